@@ -1,0 +1,134 @@
+#include "analysis/results.hpp"
+
+#include <unistd.h>
+
+#include <complex>
+#include <ctime>
+#include <filesystem>
+
+#include "analysis/detail/h5.hpp"
+#include "linalg/error.hpp"
+
+#ifndef CONVDYN_VERSION
+#define CONVDYN_VERSION "unknown"
+#endif
+
+namespace convdyn::analysis {
+
+using detail::H5Handle;
+using detail::h5_check;
+using detail::write_attr;
+
+struct ResultsWriter::Impl {
+  H5Handle file;
+  H5Handle layers;
+};
+
+std::string utc_timestamp() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info)
+    : impl_(std::make_unique<Impl>()), path_(std::move(path)) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  CONVDYN_CHECK(!path_.empty(), IoError, "output path is empty");
+  CONVDYN_CHECK(force || !fs::exists(path_, ec), IoError, "{}: already exists (use --force to overwrite)", path_);
+  CONVDYN_CHECK(!fs::is_directory(path_, ec), IoError, "{}: is a directory", path_);
+  const fs::path p(path_);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  CONVDYN_CHECK(fs::is_directory(dir, ec), IoError, "{}: cannot write: folder '{}' does not exist", path_,
+                dir.string());
+  tmp_ = (dir / ("." + p.filename().string() + fmt::format(".tmp-{}", ::getpid()))).string();
+  detail::h5_silence();
+  try {
+    impl_->file = H5Handle(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                           fmt::format("{}: cannot write", path_));
+  } catch (const IoError&) {
+    throw IoError(fmt::format("{}: cannot write (folder '{}' is not writable)", path_, dir.string()));
+  }
+  const hid_t f = impl_->file.get();
+  write_attr(f, "schema_version", static_cast<long long>(kSchemaVersion));
+  write_attr(f, "convdyn_version", std::string(CONVDYN_VERSION));
+  write_attr(f, "checkpoint", info.checkpoint);
+  write_attr(f, "checkpoint_sha256", info.checkpoint_sha256);
+  write_attr(f, "architecture", info.architecture);
+  write_attr(f, "command_line", info.command_line);
+  write_attr(f, "created_utc", utc_timestamp());
+  impl_->layers = H5Handle(H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                           fmt::format("{}: group /layers", path_));
+}
+
+ResultsWriter::~ResultsWriter() {
+  if (committed_) return;
+  impl_.reset();  // close handles before removing the file
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);
+}
+
+void ResultsWriter::write_layer(const LayerSpectrum& s) {
+  CONVDYN_CHECK(!committed_, IoError, "{}: already committed", path_);
+  const auto& L = s.layer;
+  const auto& r = s.result;
+  const std::string what = fmt::format("{}: /layers/{}", path_, L.name);
+  H5Handle g(H5Gcreate2(impl_->layers.get(), L.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+             what);
+  const auto k = static_cast<hsize_t>(r.values.size());
+  auto ctype = detail::complex_type();
+  // Eigen stores std::complex<double> as (re, im) pairs: the compound's layout.
+  detail::write_dataset(g.get(), "eigenvalues", ctype.get(), {k}, r.values.data());
+  if (r.residuals.size() == r.values.size() && k > 0)
+    detail::write_dataset(g.get(), "residuals", H5T_NATIVE_DOUBLE, {k}, r.residuals.data());
+  if (r.converged.size() == r.values.size()) {
+    std::vector<std::uint8_t> conv(static_cast<std::size_t>(k));
+    for (hsize_t i = 0; i < k; ++i) conv[i] = r.converged[static_cast<Eigen::Index>(i)] ? 1 : 0;
+    detail::write_dataset(g.get(), "converged", H5T_NATIVE_UINT8, {k}, conv.data());
+  }
+  if (r.vectors.cols() > 0) {
+    CONVDYN_ASSERT(r.vectors.rows() == L.n, "eigenvector length {} != n {}", r.vectors.rows(), L.n);
+    // [p, C, H, W]: transpose so each eigenvector is contiguous (Eigen is column-major).
+    Eigen::MatrixXcd rows = r.vectors.transpose();
+    Eigen::Matrix<std::complex<double>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = rows;
+    detail::write_dataset(g.get(), "eigenvectors", ctype.get(),
+                          {static_cast<hsize_t>(r.vectors.cols()), static_cast<hsize_t>(L.channels),
+                           static_cast<hsize_t>(L.height), static_cast<hsize_t>(L.width)},
+                          rm.data());
+  }
+  const hid_t id = g.get();
+  write_attr(id, "n", static_cast<long long>(L.n));
+  write_attr(id, "channels", static_cast<long long>(L.channels));
+  write_attr(id, "height", static_cast<long long>(L.height));
+  write_attr(id, "width", static_cast<long long>(L.width));
+  write_attr(id, "kernel", static_cast<long long>(L.kernel));
+  write_attr(id, "padding", L.padding);
+  write_attr(id, "parametrisation", L.parametrisation);
+  write_attr(id, "method", r.method);
+  write_attr(id, "which", std::string(linalg::to_string(r.which)));
+  write_attr(id, "k", static_cast<long long>(k));
+  write_attr(id, "dtype", L.dtype);
+  write_attr(id, "device", L.device);
+  write_attr(id, "seconds", r.seconds);
+  write_attr(id, "tol", r.tol);
+  write_attr(id, "matvecs", static_cast<long long>(r.matvecs));
+  write_attr(id, "restarts", static_cast<long long>(r.restarts));
+  write_attr(id, "stop_reason", std::string(linalg::to_string(r.reason)));
+  write_attr(id, "all_converged", static_cast<long long>(r.all_converged() ? 1 : 0));
+  g.close(what);
+}
+
+void ResultsWriter::commit() {
+  CONVDYN_CHECK(!committed_, IoError, "{}: already committed", path_);
+  impl_->layers.close(fmt::format("{}: closing /layers", path_));
+  impl_->file.close(fmt::format("{}: closing file", path_));
+  std::error_code ec;
+  std::filesystem::rename(tmp_, path_, ec);
+  CONVDYN_CHECK(!ec, IoError, "{}: cannot rename the finished file into place ({})", path_, ec.message());
+  committed_ = true;
+}
+
+}  // namespace convdyn::analysis

@@ -1,0 +1,62 @@
+// The HDF5 results file (schema: docs/results-format.md). Written atomically: a temporary file in the
+// same folder, renamed into place by commit(); an error before that leaves no file behind.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "linalg/eig_result.hpp"
+
+namespace convdyn::analysis {
+
+/// Bumped whenever a reader would need to change. Readers check it (notebooks/convdyn_results.py).
+inline constexpr int kSchemaVersion = 1;
+
+struct RunInfo {
+  std::string checkpoint;       ///< path as given
+  std::string checkpoint_sha256;
+  std::string architecture;     ///< e.g. "CordsNet (depth 4)"
+  std::string command_line;     ///< the full command line, shell-quoted
+};
+
+/// What is known about the operator a spectrum belongs to.
+struct LayerInfo {
+  std::string name;  ///< e.g. "area_conv.3"
+  std::int64_t n = 0, channels = 0, height = 0, width = 0, kernel = 0;
+  std::string padding = "zero";
+  std::string parametrisation;
+  std::string dtype = "float64";
+  std::string device = "cpu";
+};
+
+struct LayerSpectrum {
+  LayerInfo layer;
+  linalg::EigResult result;
+};
+
+class ResultsWriter {
+ public:
+  /// Creates the temporary file now, so an unwritable destination fails before any computation.
+  /// Throws IoError when `path` exists and `force` is false, or it cannot be written.
+  ResultsWriter(std::string path, bool force, const RunInfo& info);
+  ~ResultsWriter();
+  ResultsWriter(const ResultsWriter&) = delete;
+  ResultsWriter& operator=(const ResultsWriter&) = delete;
+
+  /// /layers/<name>/{eigenvalues, residuals, converged, eigenvectors} and the layer's attributes.
+  void write_layer(const LayerSpectrum& s);
+  /// Closes the file and renames it to `path`.
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_, tmp_;
+  bool committed_ = false;
+};
+
+/// Current UTC time as ISO 8601 ("2026-11-23T20:15:00Z").
+std::string utc_timestamp();
+
+}  // namespace convdyn::analysis

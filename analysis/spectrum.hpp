@@ -1,0 +1,33 @@
+// Spectrum of one recurrent operator, by the method the user chose.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "analysis/results.hpp"
+#include "linalg/which.hpp"
+
+namespace convdyn::model {
+struct RecurrentLayer;
+}
+
+namespace convdyn::analysis {
+
+struct SpectrumOptions {
+  std::string method = "dense";   ///< dense (more methods: see `spectrum_methods()`)
+  linalg::Which which = linalg::Which::LR;
+  std::int64_t k = 10;            ///< eigenvalues to report; 0 = all (dense only)
+  std::string dtype = "float64";  ///< float64 | float32 (operator and Krylov basis)
+  std::string device = "cpu";
+  std::string padding = "zero";   ///< zero | circular
+  std::int64_t max_dense_n = 6000;
+  bool vectors = false;           ///< also compute eigenvectors (and operator residuals)
+};
+
+/// The method names `compute_spectrum` accepts.
+std::vector<std::string> spectrum_methods();
+
+/// Builds the layer's operator and computes its spectrum. Throws ValueError for bad options.
+LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const SpectrumOptions& opt);
+
+}  // namespace convdyn::analysis

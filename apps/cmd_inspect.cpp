@@ -1,0 +1,52 @@
+// convdyn inspect CKPT: what the checkpoint holds and which recurrent operators convdyn finds in it.
+#include <fmt/format.h>
+
+#include "apps/commands.hpp"
+#include "apps/common.hpp"
+
+namespace convdyn::apps {
+
+namespace {
+struct InspectArgs {
+  CheckpointArgs ckpt;
+  bool tensors = false;
+};
+
+int run_inspect(const InspectArgs& a) {
+  auto m = load_model(a.ckpt, {});
+  const auto& c = m.ckpt;
+  fmt::print("checkpoint   {}\n", c.path);
+  fmt::print("format       {}{}\n", c.format, c.state_key.empty() ? "" : fmt::format(" (state dict under '{}')", c.state_key));
+  fmt::print("sha256       {}\n", c.sha256);
+  fmt::print("tensors      {}{}\n", c.names.size(),
+             c.stripped_prefix.empty() ? "" : fmt::format(" (prefix '{}' stripped)", c.stripped_prefix));
+  if (m.net.layers.empty()) {
+    fmt::print("architecture not recognised as CordsNet; 4-D kernels (analyse one with --layer KEY --size H,W):\n");
+    for (const auto& k : model::list_kernels(c)) fmt::print("  {}\n", k);
+  } else {
+    fmt::print("architecture {}\n\n", m.net.architecture);
+    fmt::print("{:<14} {:>5} {:>5} {:>5} {:>7} {:>9}  {}\n", "layer", "C", "H", "W", "kernel", "n", "parametrisation");
+    for (const auto& l : m.net.layers)
+      fmt::print("{:<14} {:>5} {:>5} {:>5} {:>7} {:>9}  {}\n", l.name, l.channels, l.height, l.width,
+                 fmt::format("{}x{}", l.kernel, l.kernel), l.n(), l.parametrisation);
+  }
+  if (a.tensors) {
+    fmt::print("\n{:<56} {:<10} {}\n", "tensor", "dtype", "shape");
+    for (const auto& name : c.names) {
+      const auto& t = c.tensors.at(name);
+      fmt::print("{:<56} {:<10} [{}]\n", name, std::string(c10::toString(t.scalar_type())), fmt::join(t.sizes(), ", "));
+    }
+  }
+  return 0;
+}
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto args = std::make_shared<InspectArgs>();
+  auto* cmd = app.add_subcommand("inspect", "Show the architecture and the recurrent operators of a checkpoint");
+  add_checkpoint_options(*cmd, args->ckpt);
+  cmd->add_flag("--tensors", args->tensors, "also list every tensor with dtype and shape");
+  cmd->callback([args] { throw CommandResult(run_inspect(*args)); });
+}
+
+}  // namespace convdyn::apps

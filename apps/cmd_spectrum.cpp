@@ -1,0 +1,142 @@
+// convdyn spectrum CKPT (--layer NAME... | --all): eigenvalues of recurrent operators, table + HDF5.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "analysis/results.hpp"
+#include "analysis/spectrum.hpp"
+#include "apps/commands.hpp"
+#include "apps/common.hpp"
+#include "linalg/error.hpp"
+
+namespace convdyn::apps {
+
+namespace {
+struct SpectrumArgs {
+  CheckpointArgs ckpt;
+  std::vector<std::string> layers;
+  bool all = false;
+  std::string which = "LR";
+  std::string out;
+  bool force = false;
+  bool quiet = false;
+  bool vectors = false;
+  bool allow_unconverged = false;
+  analysis::SpectrumOptions opt;
+};
+
+std::string fmt_complex(std::complex<double> z) {
+  if (z.imag() == 0.0) return fmt::format("{:+.10f}", z.real());
+  return fmt::format("{:+.10f} {} {:.10f}i", z.real(), z.imag() < 0 ? '-' : '+', std::abs(z.imag()));
+}
+
+void print_layer(const analysis::LayerSpectrum& s, std::int64_t show) {
+  const auto& r = s.result;
+  const auto& L = s.layer;
+  fmt::print("\n{}  (C={} H={} W={} n={}, {} padding, {})\n", L.name, L.channels, L.height, L.width, L.n,
+             L.padding, L.parametrisation);
+  std::string extra;
+  if (r.method != "dense") extra = fmt::format(", {} matvecs, {} restarts, {}", r.matvecs, r.restarts, to_string(r.reason));
+  fmt::print("  method {}, which {}, {} eigenvalues, {:.3f} s{}\n", r.method, linalg::to_string(r.which),
+             r.values.size(), r.seconds, extra);
+  const bool have_res = r.residuals.size() == r.values.size();
+  fmt::print("  {:>4}  {:<44} {:>14} {:>11}{}\n", "#", "eigenvalue", "|lambda|", "Re - 1", have_res ? "    residual" : "");
+  const auto m = std::min<Eigen::Index>(r.values.size(), show);
+  for (Eigen::Index i = 0; i < m; ++i) {
+    const auto z = r.values[i];
+    std::string res;
+    if (have_res) res = fmt::format("  {:10.2e}{}", r.residuals[i], r.converged.size() > i && !r.converged[i] ? " !" : "");
+    fmt::print("  {:>4}  {:<44} {:>14.10f} {:>+11.3e}{}\n", i, fmt_complex(z), std::abs(z), z.real() - 1.0, res);
+  }
+  if (r.values.size() > m) fmt::print("  ... {} more in the results file\n", r.values.size() - m);
+  if (r.values.size() > 0) {
+    double rho = 0, abscissa = -INFINITY;
+    for (Eigen::Index i = 0; i < r.values.size(); ++i) {
+      rho = std::max(rho, std::abs(r.values[i]));
+      abscissa = std::max(abscissa, r.values[i].real());
+    }
+    fmt::print("  max Re = {:.10f}, max |lambda| = {:.10f} (over the {} reported)\n", abscissa, rho, r.values.size());
+  }
+}
+
+int run_spectrum(SpectrumArgs& a) {
+  CONVDYN_CHECK(a.all != !a.layers.empty(), ValueError, "give exactly one of --layer NAME or --all");
+  a.opt.which = linalg::parse_which(a.which);
+  a.opt.vectors = a.vectors;
+  auto m = load_model(a.ckpt, a.layers);
+  CONVDYN_CHECK(!(a.all && m.net.layers.empty()), ValueError,
+                "{}: --all needs a recognised architecture (CordsNet); use --layer KEY --size H,W", a.ckpt.path);
+  std::vector<const model::RecurrentLayer*> chosen;
+  if (a.all) {
+    for (const auto& l : m.net.layers) chosen.push_back(&l);
+  } else {
+    for (const auto& name : a.layers) chosen.push_back(&m.net.layer(name));
+  }
+  // Open the output before computing: an unwritable destination fails now, not after the solve.
+  std::optional<analysis::ResultsWriter> writer;
+  if (!a.out.empty())
+    writer.emplace(a.out, a.force,
+                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()});
+  fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture,
+             chosen.size(), a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k),
+             a.opt.dtype);
+  int unconverged = 0;
+  for (const auto* layer : chosen) {
+    note(a.quiet, fmt::format("[{}] {} (n={}) ...", layer->name, a.opt.method, layer->n()));
+    auto s = analysis::compute_spectrum(*layer, a.opt);
+    print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
+    if (!s.result.all_converged()) {
+      ++unconverged;
+      fmt::print(stderr, "warning: {}: {} of {} eigenpairs did not converge to tol {:.1e} ({})\n", layer->name,
+                 s.result.values.size() - s.result.converged.count(), s.result.values.size(), s.result.tol,
+                 linalg::to_string(s.result.reason));
+    }
+    if (writer) writer->write_layer(s);
+  }
+  if (writer) {
+    writer->commit();
+    fmt::print("\nwrote {}\n", a.out);
+  }
+  if (unconverged && !a.allow_unconverged) {
+    fmt::print(stderr, "error: {} operator(s) did not converge (results are marked unconverged; "
+                       "--allow-unconverged to exit 0)\n", unconverged);
+    return 3;
+  }
+  return 0;
+}
+}  // namespace
+
+void add_spectrum_command(CLI::App& app) {
+  auto a = std::make_shared<SpectrumArgs>();
+  auto* cmd = app.add_subcommand("spectrum", "Eigenvalues of recurrent conv operators (table on stdout, HDF5 with --out)");
+  add_checkpoint_options(*cmd, a->ckpt);
+  cmd->add_option("--layer", a->layers, "operator to analyse, as printed by inspect (e.g. area_conv.3); repeatable");
+  cmd->add_flag("--all", a->all, "analyse every recurrent operator of the checkpoint");
+  cmd->add_option("--method", a->opt.method, "dense: Eigen's eigensolver on the materialised matrix (ground truth, n <= --max-dense-n)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(analysis::spectrum_methods()));
+  cmd->add_option("--k", a->opt.k, "number of eigenvalues to report (0 = all, dense only)")->capture_default_str();
+  cmd->add_option("--which", a->which,
+                  "which eigenvalues: LR rightmost (decides stability), LM largest magnitude, SR leftmost, "
+                  "SM smallest magnitude, LI largest |imag|")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"LM", "LR", "SR", "SM", "LI"}));
+  cmd->add_option("--dtype", a->opt.dtype, "float64 (default) or float32 (operator arithmetic)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float64", "float32"}));
+  cmd->add_option("--device", a->opt.device, "cpu")->capture_default_str();
+  cmd->add_option("--padding", a->opt.padding, "zero (as the model) or circular (periodic boundary)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"zero", "circular"}));
+  cmd->add_option("--max-dense-n", a->opt.max_dense_n, "largest n the dense method accepts")->capture_default_str();
+  cmd->add_flag("--vectors", a->vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
+  cmd->add_option("--out", a->out, "write results to this HDF5 file (docs/results-format.md)");
+  cmd->add_flag("--force", a->force, "overwrite an existing --out file");
+  cmd->add_flag("--allow-unconverged", a->allow_unconverged, "exit 0 even when some eigenpairs did not converge");
+  cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
+  cmd->callback([a] { throw CommandResult(run_spectrum(*a)); });
+}
+
+}  // namespace convdyn::apps

@@ -1,0 +1,118 @@
+#include "linalg/dense_eig.hpp"
+
+#include <ATen/ATen.h>
+
+#include <Eigen/Eigenvalues>
+#include <chrono>
+#include <cmath>
+
+#include "linalg/error.hpp"
+#include "linalg/linear_operator.hpp"
+
+namespace convdyn::linalg {
+
+namespace {
+std::string human_bytes(double b) {
+  if (b < 1e6) return fmt::format("{:.0f} kB", b / 1e3);
+  if (b < 1e9) return fmt::format("{:.1f} MB", b / 1e6);
+  return fmt::format("{:.1f} GB", b / 1e9);
+}
+std::string human_seconds(double s) {
+  if (s < 120) return fmt::format("{:.0f} s", s);
+  if (s < 7200) return fmt::format("{:.0f} min", s / 60);
+  if (s < 2 * 86400) return fmt::format("{:.1f} h", s / 3600);
+  if (s < 2 * 365 * 86400) return fmt::format("{:.0f} days", s / 86400);
+  return fmt::format("{:.1f} years", s / (365.0 * 86400));
+}
+void check_guard(std::int64_t n, const DenseEigOptions& opt) {
+  if (n <= opt.max_n) return;
+  throw ValueError(fmt::format(
+      "dense eigensolve of n={} would need about {}; the limit is n <= {} (use --method krylov-schur, "
+      "or raise --max-dense-n)",
+      n, dense_cost(n, opt.vectors).describe(), opt.max_n));
+}
+}  // namespace
+
+std::string DenseCost::describe() const {
+  return fmt::format("{} of memory and ~{}", human_bytes(bytes), human_seconds(seconds));
+}
+
+DenseCost dense_cost(std::int64_t n, bool vectors) {
+  const double nd = static_cast<double>(n);
+  DenseCost c;
+  // A, Schur form and (with vectors) the real Schur basis and complex eigenvectors.
+  c.bytes = 8.0 * nd * nd * (vectors ? 5.0 : 2.0);
+  // Golub & Van Loan: ~10 n^3 flops eigenvalues only, ~25 n^3 with vectors; Eigen runs ~1 GFLOP/s here.
+  c.seconds = (vectors ? 25.0 : 10.0) * nd * nd * nd / 1e9;
+  return c;
+}
+
+EigResult dense_eig(const Eigen::MatrixXd& a, const DenseEigOptions& opt) {
+  CONVDYN_CHECK(a.rows() == a.cols(), ValueError, "dense eig: matrix is {}x{}, not square", a.rows(),
+                a.cols());
+  CONVDYN_CHECK(a.allFinite(), ValueError, "dense eig: matrix holds NaN or Inf");
+  check_guard(a.rows(), opt);
+  const auto t0 = std::chrono::steady_clock::now();
+  Eigen::EigenSolver<Eigen::MatrixXd> es(a, opt.vectors);
+  EigResult r;
+  r.method = "dense";
+  r.which = opt.which;
+  r.reason = StopReason::NotIterative;
+  CONVDYN_CHECK(es.info() == Eigen::Success, ValueError, "dense eig: Eigen's EigenSolver did not converge (n={})",
+                a.rows());
+  const auto all = es.eigenvalues();
+  const auto idx = order_by(all, opt.which);
+  const Eigen::Index k = (opt.k <= 0) ? all.size() : std::min<Eigen::Index>(opt.k, all.size());
+  r.values.resize(k);
+  for (Eigen::Index i = 0; i < k; ++i) r.values[i] = all[idx[static_cast<std::size_t>(i)]];
+  if (opt.vectors) {
+    const Eigen::MatrixXcd v = es.eigenvectors();
+    r.vectors.resize(a.rows(), k);
+    r.residuals.resize(k);
+    const Eigen::MatrixXcd ac = a.cast<std::complex<double>>();
+    for (Eigen::Index i = 0; i < k; ++i) {
+      Eigen::VectorXcd x = v.col(idx[static_cast<std::size_t>(i)]);
+      x /= x.norm();
+      r.vectors.col(i) = x;
+      r.residuals[i] = (ac * x - r.values[i] * x).norm();
+    }
+  }
+  r.converged = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(k, true);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+EigResult dense_eig(const LinearOperator& op, const DenseEigOptions& opt) {
+  check_guard(op.size(), opt);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::int64_t n = op.size();
+  at::Tensor dense = op.to_dense(std::max(opt.max_n, n));
+  // at::Tensor is row-major; map it as such, then copy into Eigen's column-major matrix.
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::MatrixXd a = Eigen::Map<const RowMajor>(dense.data_ptr<double>(), n, n);
+  dense = at::Tensor();
+  EigResult r = dense_eig(a, opt);
+  r.matvecs = n;
+  if (opt.vectors && r.size() > 0) {
+    // Residuals through the operator itself (real and imaginary parts as one block).
+    const Eigen::Index k = r.size();
+    auto re = at::empty({k, n}, at::kDouble), im = at::empty({k, n}, at::kDouble);
+    for (Eigen::Index i = 0; i < k; ++i) {
+      Eigen::Map<Eigen::VectorXd>(re[i].data_ptr<double>(), n) = r.vectors.col(i).real();
+      Eigen::Map<Eigen::VectorXd>(im[i].data_ptr<double>(), n) = r.vectors.col(i).imag();
+    }
+    auto block = at::cat({re, im}).to(op.device(), op.dtype());
+    auto y = op.apply(block).to(at::kCPU, at::kDouble);
+    for (Eigen::Index i = 0; i < k; ++i) {
+      const double lr = r.values[i].real(), li = r.values[i].imag();
+      // A(x + i y) - (lr + i li)(x + i y) = (Ax - lr x + li y) + i (Ay - li x - lr y)
+      auto rr = y[i] - lr * re[i] + li * im[i];
+      auto ri = y[k + i] - li * re[i] - lr * im[i];
+      r.residuals[i] = std::sqrt(rr.pow(2).sum().item<double>() + ri.pow(2).sum().item<double>());
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace convdyn::linalg

@@ -1,0 +1,34 @@
+// The value type every eigensolver returns.
+#pragma once
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <string>
+
+#include "linalg/which.hpp"
+
+namespace convdyn::linalg {
+
+/// Why a solver stopped. Converged: every requested pair met the tolerance.
+enum class StopReason { Converged, MaxRestarts, Breakdown, NotIterative };
+const char* to_string(StopReason r);
+
+/// Eigenpairs in `which` order, best first. Vectors, when requested, are columns of `vectors`
+/// (n x k, unit 2-norm; complex for complex eigenvalues) on the CPU in double precision.
+struct EigResult {
+  Eigen::VectorXcd values;
+  Eigen::MatrixXcd vectors;        ///< empty unless vectors were requested
+  Eigen::VectorXd residuals;       ///< ||A v - lambda v|| / ||v|| from the operator; empty when unknown
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> converged;  ///< per pair; residual <= tol * max(1, |lambda|)
+  std::string method;              ///< "dense", "krylov-schur", ...
+  Which which = Which::LM;
+  double tol = 0.0;                ///< tolerance the converged flags refer to (0 for dense)
+  std::int64_t matvecs = 0, restarts = 0;
+  double seconds = 0.0;
+  StopReason reason = StopReason::NotIterative;
+
+  Eigen::Index size() const { return values.size(); }
+  bool all_converged() const { return converged.size() == values.size() && converged.all(); }
+};
+
+}  // namespace convdyn::linalg
