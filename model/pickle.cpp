@@ -264,22 +264,32 @@ PyRef Unpickler::rebuild_tensor(const std::vector<PyRef>& a) {
     fail("_rebuild_tensor_v2: size and stride must be tuples of equal length");
   if (a[2]->items.size() > 16) fail("_rebuild_tensor_v2: more than 16 dimensions");
   std::vector<std::int64_t> size, stride;
-  // Highest element index touched, computed without overflow; every index must lie in the storage.
-  const std::int64_t limit = storage.numel();
-  std::int64_t numel = 1, last = offset;
   bool empty = false;
   for (std::size_t d = 0; d < a[2]->items.size(); ++d) {
-    const std::int64_t s = as_int(a[2]->items[d], "tensor size"), st = as_int(a[3]->items[d], "tensor stride");
-    if (s < 0 || st < 0) fail("_rebuild_tensor_v2: negative size or stride");
-    size.push_back(s);
-    stride.push_back(st);
-    if (s == 0) empty = true;
-    if (s > 0 && st > 0 && (s - 1) > (limit - last) / st) fail("tensor extends past the end of its storage");
-    if (s > 0) last += (s - 1) * st;
-    if (!empty && s > 0 && numel > std::numeric_limits<std::int64_t>::max() / s) fail("tensor shape overflows");
-    numel *= s;
+    size.push_back(as_int(a[2]->items[d], "tensor size"));
+    stride.push_back(as_int(a[3]->items[d], "tensor stride"));
+    if (size.back() < 0 || stride.back() < 0) fail("_rebuild_tensor_v2: negative size or stride");
+    empty = empty || size.back() == 0;
   }
-  if (offset < 0 || (!empty && last >= limit)) fail("tensor extends past the end of its storage");
+  if (offset < 0) fail("_rebuild_tensor_v2: negative storage offset");
+  if (!empty) {
+    // Highest element index touched, computed without overflow; it must lie inside the storage.
+    const std::int64_t limit = storage.numel();
+    std::int64_t last = offset;
+    if (last >= limit) fail("tensor extends past the end of its storage");
+    for (std::size_t d = 0; d < size.size(); ++d) {
+      const std::int64_t s = size[d], st = stride[d];
+      if (st > 0 && (s - 1) > (limit - 1 - last) / st) fail("tensor extends past the end of its storage");
+      last += (s - 1) * st;
+    }
+    // Stride-0 (expanded) dimensions can make a tiny storage claim a huge tensor: cap the copy.
+    std::int64_t numel = 1;
+    for (const auto s : size) {
+      if (numel > (std::int64_t{1} << 40) / s) fail("tensor shape too large");
+      numel *= s;
+    }
+    if (numel > std::max<std::int64_t>(limit, std::int64_t{1} << 28)) fail("tensor claims more elements than its storage backs");
+  }
   auto v = make(PyKind::Tensor);
   v->tensor = empty ? at::empty(size, storage.options()) : storage.as_strided(size, stride, offset).clone();
   return v;

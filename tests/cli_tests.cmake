@@ -1,0 +1,13 @@
+# End-to-end: `convdyn spectrum --all --method dense` against numpy.linalg.eigvals of the same dense
+# matrices, built independently in Python from the checkpoint (tests/fixtures/check_spectra_vs_numpy.py).
+set(CONVDYN_PYTHON /usr/bin/python3 CACHE FILEPATH "Debian's Python with python3-torch, numpy and h5py")
+set(_fx ${CMAKE_CURRENT_SOURCE_DIR}/fixtures)
+foreach(ckpt cordsnet_d4_param_module cordsnet_d4_legacy_module cordsnet_d4_param_train cordsnet_d4_legacy_train
+             cordsnet_d4_proto4 cordsnet_d2_plain cordsnet_d2_float64)
+  foreach(which LR LM)
+    set(_h5 ${CMAKE_CURRENT_BINARY_DIR}/e2e_${ckpt}_${which}.h5)
+    add_test(NAME e2e.dense_vs_numpy.${ckpt}.${which}
+             COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_fx}/${ckpt}.pth --all --method dense --k 0 --which ${which} --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_fx}/check_spectra_vs_numpy.py ${_h5} ${_fx}/${ckpt}.pth --tol 1e-10")
+    set_tests_properties(e2e.dense_vs_numpy.${ckpt}.${which} PROPERTIES LABELS e2e)
+  endforeach()
+endforeach()
