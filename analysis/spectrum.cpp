@@ -2,14 +2,17 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
+
 #include "linalg/conv_operator.hpp"
 #include "linalg/dense_eig.hpp"
 #include "linalg/error.hpp"
+#include "linalg/krylov_schur.hpp"
 #include "model/network.hpp"
 
 namespace convdyn::analysis {
 
-std::vector<std::string> spectrum_methods() { return {"dense"}; }
+std::vector<std::string> spectrum_methods() { return {"krylov-schur", "dense"}; }
 
 namespace {
 c10::ScalarType parse_dtype(const std::string& s) {
@@ -47,6 +50,29 @@ LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const Spectru
     d.max_n = opt.max_dense_n;
     d.vectors = opt.vectors;
     out.result = linalg::dense_eig(op, d);
+  } else if (opt.method == "krylov-schur") {
+    CONVDYN_CHECK(opt.k >= 1, ValueError, "--k 0 (all eigenvalues) needs --method dense");
+    linalg::KrylovSchurOptions ko;
+    ko.k = opt.k;
+    ko.m = opt.ncv;
+    ko.which = opt.which;
+    ko.tol = opt.tol;
+    ko.max_restarts = opt.max_restarts;
+    ko.seed = opt.seed;
+    ko.vectors = opt.vectors;
+    if (opt.progress) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto last = t0;
+      ko.progress = [&, t0, last](const linalg::KrylovSchurProgress& p) mutable {
+        const auto now = std::chrono::steady_clock::now();
+        // Quiet for short solves; then one line a second.
+        if (now - t0 < std::chrono::seconds(2) || now - last < std::chrono::seconds(1)) return;
+        last = now;
+        opt.progress(fmt::format("  [{}] restart {}, {}/{} converged, worst residual estimate {:.1e}, {} matvecs",
+                                 layer.name, p.restart, p.converged, opt.k, p.worst_estimate, p.matvecs));
+      };
+    }
+    out.result = linalg::krylov_schur(op, ko);
   } else {
     throw ValueError(fmt::format("unknown --method '{}' (available: {})", opt.method,
                                  fmt::join(spectrum_methods(), ", ")));

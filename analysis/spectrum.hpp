@@ -14,7 +14,7 @@ struct RecurrentLayer;
 namespace convdyn::analysis {
 
 struct SpectrumOptions {
-  std::string method = "dense";   ///< dense (more methods: see `spectrum_methods()`)
+  std::string method = "krylov-schur";  ///< krylov-schur | dense (see `spectrum_methods()`)
   linalg::Which which = linalg::Which::LR;
   std::int64_t k = 10;            ///< eigenvalues to report; 0 = all (dense only)
   std::string dtype = "float64";  ///< float64 | float32 (operator and Krylov basis)
@@ -22,6 +22,13 @@ struct SpectrumOptions {
   std::string padding = "zero";   ///< zero | circular
   std::int64_t max_dense_n = 6000;
   bool vectors = false;           ///< also compute eigenvectors (and operator residuals)
+  // Iterative methods
+  double tol = 1e-10;             ///< converged when ||A v - lambda v|| <= tol * max(1, |lambda|)
+  std::int64_t ncv = 0;           ///< subspace size; 0 = automatic
+  int max_restarts = 1000;
+  std::uint64_t seed = 0;         ///< start vector seed
+  /// Progress lines for long runs (nullptr: silent).
+  std::function<void(const std::string&)> progress;
 };
 
 /// The method names `compute_spectrum` accepts.

@@ -65,6 +65,7 @@ int run_spectrum(SpectrumArgs& a) {
   CONVDYN_CHECK(a.all != !a.layers.empty(), ValueError, "give exactly one of --layer NAME or --all");
   a.opt.which = linalg::parse_which(a.which);
   a.opt.vectors = a.vectors;
+  if (!a.quiet) a.opt.progress = [](const std::string& line) { note(false, line); };
   auto m = load_model(a.ckpt, a.layers);
   CONVDYN_CHECK(!(a.all && m.net.layers.empty()), ValueError,
                 "{}: --all needs a recognised architecture (CordsNet); use --layer KEY --size H,W", a.ckpt.path);
@@ -114,10 +115,19 @@ void add_spectrum_command(CLI::App& app) {
   add_checkpoint_options(*cmd, a->ckpt);
   cmd->add_option("--layer", a->layers, "operator to analyse, as printed by inspect (e.g. area_conv.3); repeatable");
   cmd->add_flag("--all", a->all, "analyse every recurrent operator of the checkpoint");
-  cmd->add_option("--method", a->opt.method, "dense: Eigen's eigensolver on the materialised matrix (ground truth, n <= --max-dense-n)")
+  cmd->add_option("--method", a->opt.method,
+                  "krylov-schur: restarted Arnoldi, matrix-free, any n, certified residuals (default); "
+                  "dense: Eigen's eigensolver on the materialised matrix (ground truth, n <= --max-dense-n)")
       ->capture_default_str()
       ->check(CLI::IsMember(analysis::spectrum_methods()));
   cmd->add_option("--k", a->opt.k, "number of eigenvalues to report (0 = all, dense only)")->capture_default_str();
+  cmd->add_option("--tol", a->opt.tol, "krylov-schur: a pair converged when ||Av - lv|| <= tol * max(1, |l|)")
+      ->capture_default_str();
+  cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic, max(2k+1, k+20))")
+      ->capture_default_str();
+  cmd->add_option("--max-restarts", a->opt.max_restarts, "krylov-schur: give up (and report unconverged) after this many restarts")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->opt.seed, "krylov-schur: seed of the random start vector")->capture_default_str();
   cmd->add_option("--which", a->which,
                   "which eigenvalues: LR rightmost (decides stability), LM largest magnitude, SR leftmost, "
                   "SM smallest magnitude, LI largest |imag|")

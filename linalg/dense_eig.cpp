@@ -86,13 +86,13 @@ EigResult dense_eig(const LinearOperator& op, const DenseEigOptions& opt) {
   check_guard(op.size(), opt);
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t n = op.size();
+  const std::int64_t matvecs0 = op.matvecs();
   at::Tensor dense = op.to_dense(std::max(opt.max_n, n));
   // at::Tensor is row-major; map it as such, then copy into Eigen's column-major matrix.
   using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Eigen::MatrixXd a = Eigen::Map<const RowMajor>(dense.data_ptr<double>(), n, n);
   dense = at::Tensor();
   EigResult r = dense_eig(a, opt);
-  r.matvecs = n;
   if (opt.vectors && r.size() > 0) {
     // Residuals through the operator itself (real and imaginary parts as one block).
     const Eigen::Index k = r.size();
@@ -111,6 +111,7 @@ EigResult dense_eig(const LinearOperator& op, const DenseEigOptions& opt) {
       r.residuals[i] = std::sqrt(rr.pow(2).sum().item<double>() + ri.pow(2).sum().item<double>());
     }
   }
+  r.matvecs = op.matvecs() - matvecs0;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -11,3 +11,13 @@ foreach(ckpt cordsnet_d4_param_module cordsnet_d4_legacy_module cordsnet_d4_para
     set_tests_properties(e2e.dense_vs_numpy.${ckpt}.${which} PROPERTIES LABELS e2e)
   endforeach()
 endforeach()
+
+# The iterative solver against the same numpy reference: k = 10 rightmost and largest, tol 1e-12.
+foreach(ckpt cordsnet_d4_param_module cordsnet_d4_legacy_train cordsnet_d2_plain)
+  foreach(which LR LM)
+    set(_h5 ${CMAKE_CURRENT_BINARY_DIR}/e2e_ks_${ckpt}_${which}.h5)
+    add_test(NAME e2e.krylov_schur_vs_numpy.${ckpt}.${which}
+             COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_fx}/${ckpt}.pth --all --method krylov-schur --k 10 --tol 1e-12 --which ${which} --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_fx}/check_spectra_vs_numpy.py ${_h5} ${_fx}/${ckpt}.pth --tol 1e-9")
+    set_tests_properties(e2e.krylov_schur_vs_numpy.${ckpt}.${which} PROPERTIES LABELS e2e)
+  endforeach()
+endforeach()

@@ -127,7 +127,7 @@ TEST(Cli, UnwritableOutputFailsBeforeComputing) {
 }
 
 TEST(Cli, DenseSizeGuardExplainsTheCost) {
-  const CliRun r = run("spectrum " + fixture("generic_kernels.pth") + " --layer rnn.weight --size 200,200");
+  const CliRun r = run("spectrum " + fixture("generic_kernels.pth") + " --layer rnn.weight --size 200,200 --method dense");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("GB"), std::string::npos) << r.err;
 }

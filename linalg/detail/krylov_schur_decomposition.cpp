@@ -1,0 +1,167 @@
+#include "linalg/detail/krylov_schur_decomposition.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "linalg/detail/ordered_schur.hpp"
+#include "linalg/error.hpp"
+
+namespace convdyn::linalg::detail {
+
+namespace {
+double dtype_eps(c10::ScalarType t) {
+  return t == at::kFloat ? static_cast<double>(std::numeric_limits<float>::epsilon())
+                         : std::numeric_limits<double>::epsilon();
+}
+
+// A CPU double Eigen matrix as a row-major tensor on `like`'s device and dtype.
+at::Tensor to_tensor(const Eigen::MatrixXd& M, const at::TensorOptions& like) {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  RowMajor R = M;
+  auto t = at::from_blob(R.data(), {R.rows(), R.cols()}, at::TensorOptions().dtype(at::kDouble)).clone();
+  return t.to(like.device(), like.dtype().toScalarType());
+}
+}  // namespace
+
+KrylovSchurDecomposition::KrylovSchurDecomposition(const LinearOperator& op, Index m, std::uint64_t seed,
+                                                   const at::Tensor& start)
+    : op_(op), n_(op.size()), m_(m), rng_(seed) {
+  CONVDYN_ASSERT(m >= 1 && m <= n_, "Krylov-Schur decomposition: m={} outside [1, {}]", m, n_);
+  const auto opts = at::TensorOptions().dtype(op.dtype()).device(op.device());
+  V_ = at::zeros({m_ + 1, n_}, opts);
+  H_ = Eigen::MatrixXd::Zero(m_ + 1, m_);
+  deflated_ = Eigen::VectorXd::Zero(m_);
+  at::Tensor v0 = start.defined() ? start.detach().reshape({n_}).to(op.device(), op.dtype()) : random_vector();
+  const double nrm = v0.norm().item<double>();
+  CONVDYN_ASSERT(nrm > 0.0 && std::isfinite(nrm), "Krylov-Schur decomposition: start vector norm {}", nrm);
+  V_[0].copy_(v0 / nrm);
+}
+
+at::Tensor KrylovSchurDecomposition::random_vector() {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> x(static_cast<std::size_t>(n_));
+  for (auto& v : x) v = normal(rng_);
+  return at::from_blob(x.data(), {n_}, at::TensorOptions().dtype(at::kDouble))
+      .to(op_.device(), op_.dtype(), /*non_blocking=*/false, /*copy=*/true);
+}
+
+std::pair<double, double> KrylovSchurDecomposition::orthogonalize(at::Tensor& w, Index j,
+                                                                  Eigen::VectorXd* h) const {
+  const auto Vj = V_.narrow(0, 0, j);
+  const auto n0 = w.norm();
+  const auto h1 = at::mv(Vj, w);
+  w.addmv_(Vj.t(), h1, 1, -1);
+  const auto n1 = w.norm();
+  const auto h2 = at::mv(Vj, w);
+  w.addmv_(Vj.t(), h2, 1, -1);
+  const auto n2 = w.norm();
+  // One device-to-host transfer per step: coefficients and the three norms together.
+  const auto packed = at::cat({h1 + h2, at::stack({n0, n1, n2})}).to(at::kCPU, at::kDouble).contiguous();
+  const double* p = packed.data_ptr<double>();
+  if (h) *h = Eigen::Map<const Eigen::VectorXd>(p, j);
+  const double norm_in = p[j], norm1 = p[j + 1];
+  double norm_out = p[j + 2];
+  if (norm_out < 0.717 * norm1 && norm_out > 0.0) {  // DGKS criterion: one more pass
+    const auto h3 = at::mv(Vj, w);
+    w.addmv_(Vj.t(), h3, 1, -1);
+    if (h) *h += Eigen::Map<const Eigen::VectorXd>(h3.to(at::kCPU, at::kDouble).contiguous().data_ptr<double>(), j);
+    norm_out = w.norm().item<double>();
+  }
+  return {norm_in, norm_out};
+}
+
+bool KrylovSchurDecomposition::random_direction(Index j) {
+  if (j >= n_) return false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto r = random_vector();
+    const auto [before, after] = orthogonalize(r, j, nullptr);
+    if (after > 1e-3 * before) {
+      V_[j].copy_(r / after);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool KrylovSchurDecomposition::expand() {
+  const double eps = dtype_eps(op_.dtype());
+  pending_ = false;
+  U_.resize(0, 0);
+  for (Index j = p_; j < m_; ++j) {
+    if (!residual_valid_) {
+      // b = 0: v_j is free; any unit vector orthogonal to the basis keeps the relation valid.
+      if (!random_direction(j)) return false;
+      residual_valid_ = true;
+    }
+    auto w = op_.apply(V_[j]);
+    Eigen::VectorXd h;
+    const auto [norm_in, beta] = orthogonalize(w, j + 1, &h);
+    H_.col(j).head(j + 1) = h;
+    p_ = j + 1;
+    if (beta <= 100.0 * eps * norm_in || beta == 0.0) {
+      H_(j + 1, j) = 0.0;
+      ++breakdowns_;
+      residual_valid_ = false;
+      V_[j + 1].zero_();
+    } else {
+      H_(j + 1, j) = beta;
+      V_[j + 1].copy_(w / beta);
+    }
+  }
+  if (!residual_valid_) {
+    if (!random_direction(p_)) return false;
+    residual_valid_ = true;
+  }
+  return true;
+}
+
+void KrylovSchurDecomposition::schur(Which which) {
+  CONVDYN_ASSERT(!pending_, "Krylov-Schur decomposition: schur() called twice without truncate()");
+  const Eigen::MatrixXd S = H_.topLeftCorner(p_, p_);
+  Eigen::MatrixXd T;
+  ordered_schur(S, l_, which, T, U_);
+  H_.topLeftCorner(p_, p_) = T;
+  H_.row(p_).head(p_) = (H_.row(p_).head(p_) * U_).eval();
+  schur_lock_ = l_;
+  pending_ = true;
+}
+
+void KrylovSchurDecomposition::truncate(Index keep, Index lock) {
+  CONVDYN_ASSERT(pending_, "Krylov-Schur decomposition: truncate() needs schur() first");
+  CONVDYN_ASSERT(keep >= 1 && keep <= p_ && lock >= l_ && lock <= keep,
+                 "Krylov-Schur decomposition: truncate(keep={}, lock={}) with size {}", keep, lock, p_);
+  CONVDYN_ASSERT(keep == p_ || H_(keep, keep - 1) == 0.0, "truncate(keep={}) splits a 2x2 block", keep);
+  CONVDYN_ASSERT(lock == 0 || lock == p_ || H_(lock, lock - 1) == 0.0, "truncate(lock={}) splits a 2x2 block",
+                 lock);
+  const Index lo = schur_lock_;
+  if (keep > lo) {
+    // v_i <- sum_j U(j, i) v_j for lo <= i < keep; U is the identity on the locked rows [0, lo).
+    const auto Ut = to_tensor(U_.block(lo, lo, p_ - lo, keep - lo).transpose(), V_.options());
+    const auto updated = at::mm(Ut, V_.narrow(0, lo, p_ - lo));
+    V_.narrow(0, lo, keep - lo).copy_(updated);
+  }
+  if (keep < p_) V_[keep].copy_(V_[p_]);
+  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(m_ + 1, m_);
+  H.topLeftCorner(keep, keep) = H_.topLeftCorner(keep, keep);
+  H.row(keep).head(keep) = H_.row(p_).head(keep);
+  for (Index j = l_; j < lock; ++j) {  // deflation of the newly locked columns
+    deflated_(j) = H(keep, j);
+    H(keep, j) = 0.0;
+  }
+  H_ = std::move(H);
+  p_ = keep;
+  l_ = lock;
+  pending_ = false;
+  U_.resize(0, 0);
+}
+
+at::Tensor KrylovSchurDecomposition::combine(const Eigen::MatrixXd& Y) const {
+  CONVDYN_ASSERT(Y.cols() == p_, "combine: {} coefficients for a basis of size {}", Y.cols(), p_);
+  const Eigen::MatrixXd C = pending_ ? Eigen::MatrixXd(Y * U_.transpose()) : Y;
+  return at::mm(to_tensor(C, V_.options()), V_.narrow(0, 0, p_));
+}
+
+}  // namespace convdyn::linalg::detail

@@ -1,0 +1,96 @@
+// The Krylov–Schur decomposition that `krylov_schur` expands and truncates (Stewart 2001).
+//
+// Internal to convdyn::linalg; exposed so that the tests can check the Krylov–Schur relation directly.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <random>
+
+#include "linalg/linear_operator.hpp"
+#include "linalg/which.hpp"
+
+namespace convdyn::linalg::detail {
+
+/// A Krylov–Schur decomposition of size p <= m for a LinearOperator A (column notation, v_i = row i of V):
+///
+///     A [v_0 .. v_{p-1}] = [v_0 .. v_{p-1}] S + v_p b^T,    V = [v_0 .. v_p] orthonormal,
+///
+/// stored as the basis V, an (m+1, n) tensor on the operator's device and dtype (one vector per row; rows
+/// p+1.. are scratch), and H = projected(), an (m+1) x m CPU double matrix with H(:p, :p) = S and
+/// H(p, :p) = b^T (everything else zero). After `expand` S is upper Hessenberg in its new columns; after
+/// `schur` + `truncate` it is quasi-upper-triangular (ordered real Schur form) in its leading p columns.
+///
+/// The leading `locked()` columns are locked: `schur` does not touch them (their Ritz pairs have
+/// converged), only their coupling to the rest.
+class KrylovSchurDecomposition {
+ public:
+  using Index = Eigen::Index;
+
+  /// Allocates V (m+1, n) and sets v_0 = start / ||start|| (a seeded standard-normal vector, generated
+  /// on the CPU in double precision with std::mt19937_64, when `start` is undefined). \pre 1 <= m <= n,
+  /// `start` (if defined) has n finite entries, not all zero.
+  KrylovSchurDecomposition(const LinearOperator& op, Index m, std::uint64_t seed, const at::Tensor& start);
+
+  Index max_size() const noexcept { return m_; }
+  Index size() const noexcept { return p_; }
+  Index locked() const noexcept { return l_; }
+  const at::Tensor& basis() const noexcept { return V_; }
+  const Eigen::MatrixXd& projected() const noexcept { return H_; }
+  /// Residual coefficients dropped when the columns were locked (size m; zero beyond locked()).
+  const Eigen::VectorXd& deflated() const noexcept { return deflated_; }
+  /// Times a new direction had to be made up (Arnoldi breakdown: A v_j in the span of v_0..v_j).
+  std::int64_t breakdowns() const noexcept { return breakdowns_; }
+  /// Whether v_p is a valid unit vector. False only after a breakdown that left no room for a new
+  /// direction (size() == n): then b = 0 and span(v_0..v_{p-1}) is invariant.
+  bool residual_valid() const noexcept { return residual_valid_; }
+
+  /// Arnoldi steps from size() to max_size(): w = A v_j, orthogonalised against v_0..v_j by classical
+  /// Gram–Schmidt with one full reorthogonalisation (CGS2, block GEMVs in the operator dtype; a third pass
+  /// when the second removes more than 30% of the norm). When ||w|| <= 100 eps ||A v_j|| (breakdown),
+  /// H(j+1, j) = 0 and v_{j+1} is a random vector orthogonalised against the basis. Returns false when no
+  /// new direction exists (the basis already spans R^n); the decomposition is then still valid.
+  /// One host synchronisation per step (the projection coefficients and norms travel together).
+  bool expand();
+
+  /// Ordered real Schur form of the active block S(l:p, l:p), l = locked(): S <- U^T S U, b^T <- b^T U
+  /// with U = diag(I_l, U_a), Ritz values of the active block in `which` order (detail/ordered_schur.hpp).
+  /// The basis is not touched until `truncate` (combine() accounts for the pending U).
+  void schur(Which which);
+
+  /// Thick restart: keeps the first `keep` Schur vectors, v_i <- sum_j U(j, i) v_j for i < keep (one GEMM
+  /// on rows locked()..size()), v_keep <- v_size, S <- S(:keep, :keep), b <- b(:keep); then locks the first
+  /// `lock` columns and deflates the newly locked ones: deflated()(j) <- b_j, b_j <- 0, so that S stays
+  /// block upper triangular with respect to the locked part in later expansions. The relation is then
+  /// exact except in the locked columns, where A v_j - (V S)_j = deflated()(j) w_j for a unit vector w_j;
+  /// a Ritz vector V y therefore has residual <= |b^T y| + sum_j |deflated()(j) y_j|.
+  /// \pre `schur` was called since the last expansion, 1 <= keep <= size(), locked() <= lock <= keep
+  /// (locking is permanent), and neither keep nor lock splits a 2x2 block of S.
+  void truncate(Index keep, Index lock);
+
+  /// Rows Y [v_0 .. v_{p-1}]^T in the current (Schur, if pending) basis: returns the (r, n) tensor
+  /// Y (U^T V(:p)) for the r x p coefficient matrix Y, on the operator's device and dtype.
+  at::Tensor combine(const Eigen::MatrixXd& Y) const;
+
+ private:
+  // CGS2 of w against rows [0, j) of V; h (size j) gets the coefficients; returns (||w_in||, ||w_out||).
+  std::pair<double, double> orthogonalize(at::Tensor& w, Index j, Eigen::VectorXd* h) const;
+  // Puts a random unit vector orthogonal to v_0..v_{j-1} in row j; false if none could be found.
+  bool random_direction(Index j);
+  at::Tensor random_vector();
+
+  const LinearOperator& op_;
+  Index n_, m_, p_ = 0, l_ = 0;
+  at::Tensor V_;
+  Eigen::MatrixXd H_;
+  Eigen::VectorXd deflated_;
+  Eigen::MatrixXd U_;     // pending Schur vectors (p x p), valid when pending_
+  Index schur_lock_ = 0;  // locked() when U_ was computed (U_ is the identity before it)
+  bool pending_ = false;
+  bool residual_valid_ = true;
+  std::int64_t breakdowns_ = 0;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace convdyn::linalg::detail

@@ -1,0 +1,79 @@
+// Restarted Arnoldi with Krylov–Schur restarts (Stewart 2001) for a non-symmetric real LinearOperator.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+
+#include "linalg/eig_result.hpp"
+#include "linalg/linear_operator.hpp"
+#include "linalg/which.hpp"
+
+namespace convdyn::linalg {
+
+/// Reported once per outer iteration (expansion + convergence test), before the restart.
+struct KrylovSchurProgress {
+  int restart = 0;                  ///< restarts done so far
+  std::int64_t converged = 0;       ///< leading wanted Ritz values that pass the estimate test
+  double worst_estimate = 0.0;      ///< max over the wanted Ritz pairs of estimate / max(1, |theta|)
+  std::int64_t matvecs = 0;         ///< operator-vector products in this call so far
+  std::int64_t breakdowns = 0;      ///< Arnoldi breakdowns so far (a random direction was substituted)
+};
+
+/// Options of `krylov_schur`; every field has a usable default except (usually) `k`.
+struct KrylovSchurOptions {
+  std::int64_t k = 10;          ///< wanted eigenvalues (nev), 1 <= k <= n-2
+  std::int64_t m = 0;           ///< subspace size (ncv) in [k+2, n]; 0 = auto: min(max(2k+1, k+20), n)
+  Which which = Which::LM;      ///< which eigenvalues are wanted (see which.hpp)
+  double tol = 1e-10;           ///< pair i is converged when ||A v - lambda v|| <= tol * max(1, |lambda|),
+                                ///< ||v|| = 1 (the EigResult definition); in (0, 1)
+  int max_restarts = 1000;      ///< >= 0; 0 = a single Arnoldi pass of m steps
+  std::uint64_t seed = 0;       ///< start vector: standard normal from std::mt19937_64(seed), generated
+                                ///< on the CPU in double precision, then moved to the operator
+  at::Tensor start;             ///< optional start vector (n) or (1, n), any device/dtype; overrides seed
+  bool vectors = false;         ///< return Ritz vectors in EigResult::vectors (CPU, complex double, unit norm)
+  std::function<void(const KrylovSchurProgress&)> progress;  ///< optional, once per outer iteration
+};
+
+/// The k eigenvalues of `op` preferred by `opt.which`, by restarted Arnoldi with Krylov–Schur restarts.
+///
+/// Algorithm (Stewart 2001; the restart and locking scheme of SLEPc's EPSKRYLOVSCHUR):
+/// - The basis V (m+1, n) lives on op.device() in op.dtype(); it is expanded by Arnoldi steps with CGS2
+///   (two block GEMV passes `h = V w`, `w -= V^T h`, a third when needed). A breakdown (||w|| tiny)
+///   substitutes a random direction orthogonal to V (counted in KrylovSchurProgress::breakdowns).
+/// - The projected m x m problem is solved on the CPU in double precision: real Schur form (Eigen), then
+///   reordered by swapping adjacent 1x1/2x2 blocks (LAPACK dlaexc-style: Givens rotation or small Sylvester
+///   solve + QR) so that the Ritz values are in `which` order; conjugate pairs stay in 2x2 blocks.
+/// - Convergence estimate of a Ritz pair (theta, V y), ||y|| = 1: |b^T y| + sum_j |d_j y_j| (b: the
+///   residual row; d: residual coefficients dropped by locking, see below), a bound on the true residual
+///   up to rounding. A pair passes when estimate <= tol * max(1, |theta|); nconv = the leading passing
+///   wanted pairs, in order.
+/// - Locking: leading wanted pairs whose estimate is <= 0.01 * tol * max(1, |theta|) are locked and
+///   deflated: their Schur vectors are never changed again and their residual coefficients are dropped
+///   from b (into d), so later Schur forms only work on the unlocked part. The 0.01 margin keeps the sum
+///   of dropped coefficients well below tol.
+/// - Restart: keep p = nconv + max(1, (m - nconv) / 2) (at least k, at most m-1) leading Schur vectors,
+///   +-1 so that no conjugate pair is split; one GEMM updates the basis.
+/// - When every wanted estimate passes, Ritz vectors are formed and the TRUE residuals
+///   ||A v - lambda v|| (||v|| = 1) are computed through the operator (real and imaginary parts as one
+///   block). If one fails the tolerance (loss of orthogonality, or an unattainable tol such as 1e-10 with
+///   float32), iteration continues with a 10x stricter estimate threshold; when two consecutive such
+///   re-checks fail to halve the worst true residual, the solver gives up with reason MaxRestarts.
+///
+/// Result: the k values in `which` order (a conjugate pair adjacent, positive imaginary part first; if
+/// the k-th value is the first of a pair, its partner is not returned), `residuals` = true residuals,
+/// `converged[i]` = residuals[i] <= tol * max(1, |values[i]|), method "krylov-schur", reason Converged
+/// (all k converged), MaxRestarts (max_restarts reached or the true residuals stagnated above tol) or
+/// Breakdown (no new Krylov direction could be found). Non-convergence never throws: the best k Ritz
+/// pairs are returned with honest residuals and flags.
+///
+/// When m = n (small operators) the Krylov space becomes invariant and the values are exact to rounding.
+/// Cost per restart: (m - p) operator applies, O(m n) per step for CGS2, one (p x m) x (m x n) GEMM, and
+/// O(m^3) on the CPU. Memory: (m + 1) n elements for V plus p n for the restart GEMM.
+///
+/// Throws ValueError for invalid options, naming the parameter and the allowed range: k outside
+/// [1, n-2] (use the dense method for k >= n-1), m outside [k+2, n], tol outside (0, 1), negative
+/// max_restarts, a start vector of the wrong length, non-finite or zero.
+EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt);
+
+}  // namespace convdyn::linalg
