@@ -12,5 +12,6 @@ struct CommandResult {
 
 void add_inspect_command(CLI::App& app);
 void add_spectrum_command(CLI::App& app);
+void add_eigvec_command(CLI::App& app);
 
 }  // namespace convdyn::apps
