@@ -1,0 +1,97 @@
+# Notebooks (notebooks/*.ipynb) executed headless against a fresh results file, and the Python loader's tests.
+# `ctest -L notebooks`. Needs Debian's python3-h5py, python3-matplotlib, python3-ipykernel and jupyter-nbconvert
+# (scripts/install-deps.sh installs them); without them the notebook tests are registered but disabled.
+if(NOT DEFINED CONVDYN_PYTHON)
+  set(CONVDYN_PYTHON /usr/bin/python3 CACHE FILEPATH "Debian's Python with python3-torch, numpy and h5py")
+endif()
+
+set(_nb_src ${CMAKE_CURRENT_SOURCE_DIR}/../notebooks)
+get_filename_component(_nb_src ${_nb_src} ABSOLUTE)
+set(_nb_bin ${CMAKE_CURRENT_BINARY_DIR}/notebooks)
+set(_nb_results ${_nb_bin}/results.h5)
+set(_nb_novec ${_nb_bin}/results_novectors.h5)
+set(_nb_stab ${_nb_bin}/results_stability.h5)
+set(_nb_ckpt ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/cordsnet_d4_param_module.pth)
+file(MAKE_DIRECTORY ${_nb_bin})
+
+# A private kernel spec pinned to CONVDYN_PYTHON, so a `python3` kernel registered by the user or another
+# interpreter (pyenv, conda) cannot take over: JUPYTER_PATH is searched before every other kernel folder.
+file(WRITE ${_nb_bin}/jupyter/kernels/convdyn-python3/kernel.json
+"{\n  \"argv\": [\"${CONVDYN_PYTHON}\", \"-m\", \"ipykernel_launcher\", \"-f\", \"{connection_file}\"],\n  \"display_name\": \"convdyn tests (${CONVDYN_PYTHON})\",\n  \"language\": \"python\"\n}\n")
+
+execute_process(COMMAND ${CONVDYN_PYTHON} -c "import numpy, h5py, matplotlib, nbformat, nbconvert, ipykernel"
+                RESULT_VARIABLE _nb_py_rc OUTPUT_QUIET ERROR_VARIABLE _nb_py_err)
+if(_nb_py_rc EQUAL 0)
+  set(_nb_disabled FALSE)
+else()
+  set(_nb_disabled TRUE)
+  string(STRIP "${_nb_py_err}" _nb_py_err)
+  message(STATUS "notebook tests disabled: ${CONVDYN_PYTHON} lacks numpy/h5py/matplotlib/nbconvert/ipykernel "
+                 "(scripts/install-deps.sh installs them): ${_nb_py_err}")
+endif()
+
+set(_nb_env
+  CONVDYN_NOTEBOOKS=${_nb_src}
+  JUPYTER_PATH=${_nb_bin}/jupyter
+  JUPYTER_RUNTIME_DIR=${_nb_bin}/jupyter/runtime
+  JUPYTER_PLATFORM_DIRS=1
+  PYDEVD_DISABLE_FILE_VALIDATION=1
+  PYTHONDONTWRITEBYTECODE=1)
+
+# Fixture: a fresh results file (krylov-schur, LR, k=10, with eigenvectors) ...
+add_test(NAME notebooks.results
+         COMMAND $<TARGET_FILE:convdyn> spectrum ${_nb_ckpt} --all --method krylov-schur --which LR --k 10
+                 --vectors --quiet --force --out ${_nb_results})
+set_tests_properties(notebooks.results PROPERTIES FIXTURES_SETUP notebook_results LABELS notebooks TIMEOUT 300)
+
+# ... and two variants: no eigenvectors, and a copy with a made-up /stability group.
+add_test(NAME notebooks.results_variants
+         COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_nb_ckpt} --all --which LR --k 6 --quiet --force --out ${_nb_novec} >/dev/null && ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py --make-stability-copy ${_nb_results} ${_nb_stab}")
+set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebook_results_variants
+                     FIXTURES_REQUIRED notebook_results LABELS notebooks TIMEOUT 300)
+
+# The loader: good file, schema version 2, corrupt, truncated, missing; committed notebooks have no outputs.
+add_test(NAME notebooks.convdyn_results
+         COMMAND ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py ${_nb_results})
+set_tests_properties(notebooks.convdyn_results PROPERTIES FIXTURES_REQUIRED notebook_results LABELS notebooks
+                     TIMEOUT 300 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1" DISABLED ${_nb_disabled})
+
+# convdyn_notebook_test(<name> <notebook> <results file> <fixture> [FIGURES <glob>...] [ABSENT <glob>...]
+#                       [OUTPUT_CONTAINS <text>])
+# Executes the notebook with nbconvert (a cell error fails the test), checks the PNGs it wrote with
+# notebooks/check_figures.py (each FIGURES glob must match a PNG > 5 KB, no ABSENT glob may match), and
+# optionally that the executed notebook's outputs contain a text.
+function(convdyn_notebook_test name notebook results fixture)
+  cmake_parse_arguments(PARSE_ARGV 4 _a "" "OUTPUT_CONTAINS" "FIGURES;ABSENT")
+  set(_out ${_nb_bin}/${name})
+  set(_checks "")
+  foreach(_g IN LISTS _a_FIGURES)
+    string(APPEND _checks " '${_g}'")
+  endforeach()
+  foreach(_g IN LISTS _a_ABSENT)
+    string(APPEND _checks " --absent '${_g}'")
+  endforeach()
+  set(_grep "")
+  if(_a_OUTPUT_CONTAINS)
+    set(_grep " && (grep -qF -- '${_a_OUTPUT_CONTAINS}' '${_out}/${notebook}.ipynb' || (echo 'FAIL: executed notebook lacks: ${_a_OUTPUT_CONTAINS}' >&2 && false))")
+  endif()
+  add_test(NAME notebooks.${name}
+           COMMAND bash -c "rm -rf '${_out}' && mkdir -p '${_out}/figures' && ${CONVDYN_PYTHON} -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=convdyn-python3 --ExecutePreprocessor.timeout=240 --output-dir '${_out}' '${_nb_src}/${notebook}.ipynb' && ${CONVDYN_PYTHON} '${_nb_src}/check_figures.py' '${_out}/figures'${_checks}${_grep}"
+           WORKING_DIRECTORY ${_nb_src})
+  set_tests_properties(notebooks.${name} PROPERTIES
+                       FIXTURES_REQUIRED ${fixture} LABELS notebooks TIMEOUT 300 DISABLED ${_nb_disabled}
+                       ENVIRONMENT "${_nb_env};CONVDYN_RESULTS=${results};CONVDYN_FIGURES=${_out}/figures")
+endfunction()
+
+convdyn_notebook_test(spectra spectra ${_nb_results} notebook_results
+  FIGURES spectra_eigenvalues.png spectra_discrete_map.png spectra_residuals.png)
+convdyn_notebook_test(eigenvectors eigenvectors ${_nb_results} notebook_results
+  FIGURES eigenvector_area_conv.0_0_maps.png eigenvector_area_conv.0_0_channel_energy.png)
+convdyn_notebook_test(stability stability ${_nb_results} notebook_results
+  FIGURES stability_margins.png OUTPUT_CONTAINS "No /stability group")
+
+# Degraded/future inputs: no eigenvectors (a message, no figure, no error); a /stability group (printed).
+convdyn_notebook_test(eigenvectors_without_vectors eigenvectors ${_nb_novec} notebook_results_variants
+  ABSENT "*.png" OUTPUT_CONTAINS "--vectors")
+convdyn_notebook_test(stability_with_group stability ${_nb_stab} notebook_results_variants
+  FIGURES stability_margins.png OUTPUT_CONTAINS "scalars per group")
