@@ -37,6 +37,8 @@ CliRun run(const std::string& args) {
   };
   r.out = slurp(out);
   r.err = slurp(err);
+  fs::remove(out);
+  fs::remove(err);
   return r;
 }
 
@@ -58,6 +60,7 @@ void expect_one_line_error(const std::string& args, const std::string& needle) {
   EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
   EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;  // no LibTorch trace
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 0) << "left a file behind";
+  fs::remove_all(dir);
 }
 }  // namespace
 
@@ -91,6 +94,7 @@ TEST(Cli, SpectrumWritesResultsAndRefusesToOverwrite) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
   EXPECT_EQ(run(args + " --force").code, 0);
+  fs::remove_all(dir);
 }
 
 TEST(Cli, GenericKernelNeedsASize) {
