@@ -26,22 +26,29 @@ c10::Device parse_device(const std::string& s) {
 }
 }  // namespace
 
+LayerInfo layer_info(const model::RecurrentLayer& layer, const std::string& padding, const std::string& dtype,
+                     const std::string& device) {
+  LayerInfo info;
+  info.name = layer.name;
+  info.n = layer.n();
+  info.channels = layer.channels;
+  info.height = layer.height;
+  info.width = layer.width;
+  info.kernel = layer.kernel;
+  info.padding = padding;
+  info.parametrisation = layer.parametrisation;
+  info.dtype = dtype;
+  info.device = device;
+  return info;
+}
+
 LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const SpectrumOptions& opt) {
   const auto dtype = parse_dtype(opt.dtype);
   const auto device = parse_device(opt.device);
   linalg::ConvOperator op(layer.weight, layer.height, layer.width, linalg::parse_padding(opt.padding), dtype,
                           device);
   LayerSpectrum out;
-  out.layer.name = layer.name;
-  out.layer.n = op.size();
-  out.layer.channels = layer.channels;
-  out.layer.height = layer.height;
-  out.layer.width = layer.width;
-  out.layer.kernel = layer.kernel;
-  out.layer.padding = opt.padding;
-  out.layer.parametrisation = layer.parametrisation;
-  out.layer.dtype = opt.dtype;
-  out.layer.device = device.str();
+  out.layer = layer_info(layer, opt.padding, opt.dtype, device.str());
   CONVDYN_CHECK(opt.k >= 0, ValueError, "--k {} must be >= 0 (0 = all, dense only)", opt.k);
   if (opt.method == "dense") {
     linalg::DenseEigOptions d;

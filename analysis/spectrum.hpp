@@ -34,6 +34,10 @@ struct SpectrumOptions {
 /// The method names `compute_spectrum` accepts.
 std::vector<std::string> spectrum_methods();
 
+/// What the results file records about `layer` analysed with this padding, dtype and device.
+LayerInfo layer_info(const model::RecurrentLayer& layer, const std::string& padding, const std::string& dtype,
+                     const std::string& device);
+
 /// Builds the layer's operator and computes its spectrum. Throws ValueError for bad options.
 LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const SpectrumOptions& opt);
 

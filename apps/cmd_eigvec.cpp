@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "analysis/results.hpp"
+#include "analysis/spectrum.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "linalg/conv_operator.hpp"
@@ -90,16 +91,7 @@ int run_eigvec(EigvecArgs& a) {
   linalg::PowerReport rep;
   analysis::LayerSpectrum s;
   s.result = linalg::power_iteration(op, a.opt, &rep);
-  s.layer.name = layer.name;
-  s.layer.n = op.size();
-  s.layer.channels = layer.channels;
-  s.layer.height = layer.height;
-  s.layer.width = layer.width;
-  s.layer.kernel = layer.kernel;
-  s.layer.padding = a.padding;
-  s.layer.parametrisation = layer.parametrisation;
-  s.layer.dtype = a.dtype;
-  s.layer.device = op.device().str();
+  s.layer = analysis::layer_info(layer, a.padding, a.dtype, op.device().str());
 
   const auto& r = s.result;
   fmt::print("\n{}  (C={} H={} W={} n={}, {} padding, {})\n", layer.name, layer.channels, layer.height, layer.width,

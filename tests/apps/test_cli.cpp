@@ -9,51 +9,23 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/cli_runner.hpp"
 #include "fixture_path.hpp"
 
+using convdyn::testing::CliRun;
 using convdyn::testing::fixture;
+using convdyn::testing::run_cli;
 namespace fs = std::filesystem;
 
 namespace {
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
 
-CliRun run(const std::string& args) {
-  // ctest runs tests in parallel processes: keep each one's files apart.
-  const auto dir = fs::temp_directory_path();
-  const auto tag = std::to_string(::getpid());
-  const auto out = dir / ("convdyn_cli_stdout_" + tag), err = dir / ("convdyn_cli_stderr_" + tag);
-  const std::string cmd = std::string(CONVDYN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
-}
-
-fs::path out_dir() {
-  auto d = fs::temp_directory_path() / ("convdyn_cli_out_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path out_dir() { return convdyn::testing::fresh_out_dir("convdyn_cli_out"); }
 
 // A bad-input run: exit code 2, exactly one line on stderr that names `needle`, no results file.
 void expect_one_line_error(const std::string& args, const std::string& needle) {
   const auto dir = out_dir();
   const auto h5 = dir / "r.h5";
-  const CliRun r = run(args + " --out " + h5.string());
+  const CliRun r = run_cli(args + " --out " + h5.string());
   EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(r.err.rfind("convdyn: error: ", 0), 0u) << r.err;
@@ -66,15 +38,15 @@ void expect_one_line_error(const std::string& args, const std::string& needle) {
 
 TEST(Cli, HelpExplainsEveryCommand) {
   for (const char* c : {"", "inspect ", "spectrum "}) {
-    const CliRun r = run(std::string(c) + "--help");
+    const CliRun r = run_cli(std::string(c) + "--help");
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
   }
-  EXPECT_NE(run("spectrum --help").out.find("--which"), std::string::npos);
+  EXPECT_NE(run_cli("spectrum --help").out.find("--which"), std::string::npos);
 }
 
 TEST(Cli, InspectListsTheRecurrentOperators) {
-  const CliRun r = run("inspect " + fixture("cordsnet_d4_legacy_train.pth"));
+  const CliRun r = run_cli("inspect " + fixture("cordsnet_d4_legacy_train.pth"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("CordsNet (depth 4)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("area_conv.3"), std::string::npos);
@@ -86,20 +58,20 @@ TEST(Cli, SpectrumWritesResultsAndRefusesToOverwrite) {
   const auto dir = out_dir();
   const auto h5 = (dir / "r.h5").string();
   const std::string args = "spectrum " + fixture("cordsnet_d4_param_module.pth") + " --layer area_conv.2 --k 4 --out " + h5;
-  CliRun r = run(args);
+  CliRun r = run_cli(args);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(h5));
   EXPECT_NE(r.out.find("area_conv.2"), std::string::npos);
-  r = run(args);
+  r = run_cli(args);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
-  EXPECT_EQ(run(args + " --force").code, 0);
+  EXPECT_EQ(run_cli(args + " --force").code, 0);
   fs::remove_all(dir);
 }
 
 TEST(Cli, GenericKernelNeedsASize) {
   const auto ck = fixture("generic_kernels.pth");
-  EXPECT_EQ(run("spectrum " + ck + " --layer rnn.weight --size 4,5 --k 3").code, 0);
+  EXPECT_EQ(run_cli("spectrum " + ck + " --layer rnn.weight --size 4,5 --k 3").code, 0);
   expect_one_line_error("spectrum " + ck + " --layer rnn.weight", "--size");
 }
 
@@ -124,14 +96,14 @@ TEST(Cli, BadInputsGiveOneLineErrors) {
 }
 
 TEST(Cli, UnwritableOutputFailsBeforeComputing) {
-  const CliRun r = run("spectrum " + fixture("cordsnet_d4_param_module.pth") + " --all --out /nonexistent-dir/r.h5");
+  const CliRun r = run_cli("spectrum " + fixture("cordsnet_d4_param_module.pth") + " --all --out /nonexistent-dir/r.h5");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("/nonexistent-dir/r.h5"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("area_conv.0  ("), std::string::npos) << "computed before checking the output";
 }
 
 TEST(Cli, DenseSizeGuardExplainsTheCost) {
-  const CliRun r = run("spectrum " + fixture("generic_kernels.pth") + " --layer rnn.weight --size 200,200 --method dense");
+  const CliRun r = run_cli("spectrum " + fixture("generic_kernels.pth") + " --layer rnn.weight --size 200,200 --method dense");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("GB"), std::string::npos) << r.err;
 }

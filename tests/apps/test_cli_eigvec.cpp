@@ -11,45 +11,17 @@
 
 #include <hdf5.h>
 
+#include "apps/cli_runner.hpp"
 #include "fixture_path.hpp"
 
+using convdyn::testing::CliRun;
 using convdyn::testing::fixture;
+using convdyn::testing::run_cli;
 namespace fs = std::filesystem;
 
 namespace {
-struct EigvecRun {
-  int code = -1;
-  std::string out, err;
-};
 
-EigvecRun run_cli(const std::string& args) {
-  // ctest runs tests in parallel processes: keep each one's files apart.
-  const auto dir = fs::temp_directory_path();
-  const auto tag = std::to_string(::getpid());
-  const auto out = dir / ("convdyn_eigvec_stdout_" + tag), err = dir / ("convdyn_eigvec_stderr_" + tag);
-  const std::string cmd = std::string(CONVDYN_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  EigvecRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(out);
-  r.err = slurp(err);
-  fs::remove(out);
-  fs::remove(err);
-  return r;
-}
-
-fs::path fresh_dir() {
-  auto d = fs::temp_directory_path() / ("convdyn_eigvec_out_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir() { return convdyn::testing::fresh_out_dir("convdyn_eigvec_out"); }
 
 /// Dimensions of a dataset, or empty when it cannot be opened.
 std::vector<hsize_t> dataset_shape(const std::string& file, const std::string& name) {
@@ -70,7 +42,7 @@ std::vector<hsize_t> dataset_shape(const std::string& file, const std::string& n
 }  // namespace
 
 TEST(CliEigvec, HelpExplainsTheMethodAndOptions) {
-  const EigvecRun r = run_cli("eigvec --help");
+  const CliRun r = run_cli("eigvec --help");
   EXPECT_EQ(r.code, 0);
   for (const char* s : {"Usage", "power iteration", "--count", "--trials", "--tol", "--max-iters", "--seed",
                         "--dtype", "--no-fallback", "--out", "--force", "--quiet", "--key", "--size", "--padding"})
@@ -80,7 +52,7 @@ TEST(CliEigvec, HelpExplainsTheMethodAndOptions) {
 TEST(CliEigvec, WritesEigenvectorsOfTheLayerShape) {
   const auto dir = fresh_dir();
   const auto h5 = (dir / "v.h5").string();
-  const EigvecRun r = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") +
+  const CliRun r = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") +
                               " --layer area_conv.1 --count 2 --quiet --out " + h5);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;  // --quiet, converged
@@ -96,7 +68,7 @@ TEST(CliEigvec, WritesEigenvectorsOfTheLayerShape) {
   EXPECT_EQ(dataset_shape(h5, "/layers/area_conv.1/eigenvalues"), (std::vector<hsize_t>{2}));
   EXPECT_EQ(dataset_shape(h5, "/layers/area_conv.1/residuals"), (std::vector<hsize_t>{2}));
   // An existing file is not replaced without --force.
-  const EigvecRun again = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") +
+  const CliRun again = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") +
                                   " --layer area_conv.1 --quiet --out " + h5);
   EXPECT_EQ(again.code, 2) << again.err;
   EXPECT_EQ(run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") +
@@ -106,7 +78,7 @@ TEST(CliEigvec, WritesEigenvectorsOfTheLayerShape) {
 
 TEST(CliEigvec, BadLayerIsAOneLineError) {
   const auto dir = fresh_dir();
-  const EigvecRun r = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") + " --layer nope --out " +
+  const CliRun r = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") + " --layer nope --out " +
                               (dir / "r.h5").string());
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -117,7 +89,7 @@ TEST(CliEigvec, BadLayerIsAOneLineError) {
 }
 
 TEST(CliEigvec, InvalidCountIsAOneLineError) {
-  const EigvecRun r = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") + " --layer area_conv.1 --count 0");
+  const CliRun r = run_cli("eigvec " + fixture("cordsnet_d4_param_module.pth") + " --layer area_conv.1 --count 0");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("count=0"), std::string::npos) << r.err;
 }
@@ -125,7 +97,7 @@ TEST(CliEigvec, InvalidCountIsAOneLineError) {
 TEST(CliEigvec, UnconvergedExitsThreeUnlessAllowed) {
   const std::string base = "eigvec " + fixture("cordsnet_d4_param_module.pth") +
                            " --layer area_conv.1 --max-iters 1 --no-fallback --quiet";
-  const EigvecRun r = run_cli(base);
+  const CliRun r = run_cli(base);
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   EXPECT_NE(r.out.find(" NO "), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("did not converge"), std::string::npos) << r.err;
