@@ -47,7 +47,10 @@ ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info)
   tmp_ = (dir / ("." + p.filename().string() + fmt::format(".tmp-{}", ::getpid()))).string();
   detail::h5_silence();
   try {
-    impl_->file = H5Handle(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+    // STRONG: closing the file closes any group still open, so commit() always flushes everything.
+    H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "HDF5 file access properties");
+    detail::h5_check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "HDF5 file access properties");
+    impl_->file = H5Handle(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
                            fmt::format("{}: cannot write", path_));
   } catch (const IoError&) {
     throw IoError(fmt::format("{}: cannot write (folder '{}' is not writable)", path_, dir.string()));
@@ -119,6 +122,61 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   write_attr(id, "stop_reason", std::string(linalg::to_string(r.reason)));
   write_attr(id, "all_converged", static_cast<long long>(r.all_converged() ? 1 : 0));
   g.close(what);
+}
+
+struct ResultsGroup::Handle {
+  H5Handle id;
+};
+
+ResultsGroup::ResultsGroup(std::unique_ptr<Handle> h, std::string path, std::string file)
+    : h_(std::move(h)), path_(std::move(path)), file_(std::move(file)) {}
+ResultsGroup::ResultsGroup(ResultsGroup&&) noexcept = default;
+ResultsGroup& ResultsGroup::operator=(ResultsGroup&&) noexcept = default;
+ResultsGroup::~ResultsGroup() = default;
+
+namespace {
+H5Handle open_or_create_group(hid_t parent, const std::string& name, const std::string& what) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0)
+    return H5Handle(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), H5Gclose, what);
+  return H5Handle(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, what);
+}
+}  // namespace
+
+void ResultsGroup::attr(const char* name, const std::string& value) { write_attr(h_->id.get(), name, value); }
+void ResultsGroup::attr(const char* name, long long value) { write_attr(h_->id.get(), name, value); }
+void ResultsGroup::attr(const char* name, double value) { write_attr(h_->id.get(), name, value); }
+
+void ResultsGroup::dataset(const char* name, const Eigen::VectorXcd& values) {
+  auto ctype = detail::complex_type();
+  detail::write_dataset(h_->id.get(), name, ctype.get(), {static_cast<hsize_t>(values.size())}, values.data());
+}
+
+void ResultsGroup::dataset(const char* name, const Eigen::VectorXd& values) {
+  detail::write_dataset(h_->id.get(), name, H5T_NATIVE_DOUBLE, {static_cast<hsize_t>(values.size())},
+                        values.data());
+}
+
+ResultsGroup ResultsGroup::group(const std::string& name) {
+  const std::string p = path_ + "/" + name;
+  auto h = std::make_unique<Handle>();
+  h->id = open_or_create_group(h_->id.get(), name, fmt::format("{}: group {}", file_, p));
+  return ResultsGroup(std::move(h), p, file_);
+}
+
+ResultsGroup ResultsWriter::group(const std::string& path) {
+  CONVDYN_CHECK(!committed_, IoError, "{}: already committed", path_);
+  auto h = std::make_unique<ResultsGroup::Handle>();
+  h->id = H5Handle(H5Gopen2(impl_->file.get(), "/", H5P_DEFAULT), H5Gclose, fmt::format("{}: root group", path_));
+  ResultsGroup g(std::move(h), "", path_);
+  std::size_t start = 0;
+  while (start < path.size()) {
+    const auto slash = path.find('/', start);
+    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (!part.empty()) g = g.group(part);
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return g;
 }
 
 void ResultsWriter::commit() {

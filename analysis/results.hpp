@@ -34,6 +34,32 @@ struct LayerSpectrum {
   linalg::EigResult result;
 };
 
+/// A group of the results file being written: attributes and 1-D datasets.
+class ResultsGroup {
+ public:
+  ResultsGroup(ResultsGroup&&) noexcept;
+  ResultsGroup& operator=(ResultsGroup&&) noexcept;
+  ~ResultsGroup();
+  void attr(const char* name, const std::string& value);
+  void attr(const char* name, const char* value) { attr(name, std::string(value)); }
+  void attr(const char* name, long long value);
+  void attr(const char* name, double value);
+  void attr(const char* name, bool value) { attr(name, static_cast<long long>(value ? 1 : 0)); }
+  /// complex128 as the compound {r, i}
+  void dataset(const char* name, const Eigen::VectorXcd& values);
+  void dataset(const char* name, const Eigen::VectorXd& values);
+  /// The subgroup `name`, created if missing.
+  ResultsGroup group(const std::string& name);
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class ResultsWriter;
+  struct Handle;
+  ResultsGroup(std::unique_ptr<Handle> h, std::string path, std::string file);
+  std::unique_ptr<Handle> h_;
+  std::string path_, file_;
+};
+
 class ResultsWriter {
  public:
   /// Creates the temporary file now, so an unwritable destination fails before any computation.
@@ -45,6 +71,8 @@ class ResultsWriter {
 
   /// /layers/<name>/{eigenvalues, residuals, converged, eigenvectors} and the layer's attributes.
   void write_layer(const LayerSpectrum& s);
+  /// The group at `path` (e.g. "stability/area_conv.0"), created with its parents if missing.
+  ResultsGroup group(const std::string& path);
   /// Closes the file and renames it to `path`.
   void commit();
   const std::string& path() const { return path_; }

@@ -139,3 +139,41 @@ TEST(Results, UnwritableDestinationFailsAtOnce) {
   // /proc accepts no new files, even for root.
   EXPECT_THROW(ResultsWriter("/proc/convdyn-results.h5", false, RunInfo{}), IoError);
 }
+
+TEST(Results, NestedGroupsWithAttributesAndDatasets) {
+  const auto dir = fresh_dir("convdyn_results_groups");
+  const auto path = (dir / "r.h5").string();
+  {
+    ResultsWriter w(path, false, RunInfo{});
+    auto g = w.group("stability/area_conv.0");
+    g.attr("verdict", "STABLE");
+    g.attr("margin", 0.25);
+    g.attr("contraction", true);
+    auto in = g.group("inputs").group("0");
+    in.dataset("eigenvalues", Eigen::VectorXcd(Eigen::VectorXcd::Constant(2, std::complex<double>(0.5, 0.125))));
+    in.dataset("residuals", Eigen::VectorXd(Eigen::VectorXd::Constant(2, 1e-12)));
+    auto again = w.group("stability");  // reopening an existing group
+    again.attr("verdict", "STABLE");
+    w.commit();  // groups still open: the file must be complete anyway
+  }
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  hid_t g = H5Gopen2(f, "/stability/area_conv.0", H5P_DEFAULT);
+  ASSERT_GE(g, 0);
+  EXPECT_EQ(read_string_attr(g, "verdict"), "STABLE");
+  double margin = 0;
+  hid_t a = H5Aopen(g, "margin", H5P_DEFAULT);
+  H5Aread(a, H5T_NATIVE_DOUBLE, &margin);
+  H5Aclose(a);
+  EXPECT_EQ(margin, 0.25);
+  hid_t ds = H5Dopen2(f, "/stability/area_conv.0/inputs/0/eigenvalues", H5P_DEFAULT);
+  ASSERT_GE(ds, 0);
+  hid_t t = H5Dget_type(ds);
+  std::complex<double> z[2];
+  H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, z);
+  EXPECT_EQ(z[1], std::complex<double>(0.5, 0.125));
+  H5Tclose(t);
+  H5Dclose(ds);
+  H5Gclose(g);
+  H5Fclose(f);
+}
