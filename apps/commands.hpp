@@ -12,6 +12,7 @@ struct CommandResult {
 
 void add_inspect_command(CLI::App& app);
 void add_spectrum_command(CLI::App& app);
+void add_stability_command(CLI::App& app);
 void add_eigvec_command(CLI::App& app);
 
 }  // namespace convdyn::apps

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   apps::add_inspect_command(app);
   apps::add_spectrum_command(app);
+  apps::add_stability_command(app);
   apps::add_eigvec_command(app);
   try {
     app.parse(argc, argv);

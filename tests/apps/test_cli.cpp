@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <hdf5.h>
+
 #include "apps/cli_runner.hpp"
 #include "fixture_path.hpp"
 
@@ -106,4 +108,34 @@ TEST(Cli, DenseSizeGuardExplainsTheCost) {
   const CliRun r = run_cli("spectrum " + fixture("generic_kernels.pth") + " --layer rnn.weight --size 200,200 --method dense");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("GB"), std::string::npos) << r.err;
+}
+
+TEST(Cli, StabilityNamesTheUnstableAreaAndExitsNonZero) {
+  const CliRun r = run_cli("stability -q " + fixture("cordsnet_d4_unstable.pth"));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("area_conv.2   UNSTABLE"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model: UNSTABLE"), std::string::npos) << r.out;
+  const CliRun ok = run_cli("stability -q " + fixture("cordsnet_d4_lm_lr.pth"));
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("model: STABLE"), std::string::npos) << ok.out;
+}
+
+TEST(Cli, StabilityOnImagesWritesPerInputResults) {
+  const auto dir = out_dir();
+  const auto h5 = (dir / "s.h5").string();
+  const CliRun r = run_cli("stability -q " + fixture("cordsnet_d4_lm_lr.pth") + " --inputs " +
+                           fixture("inputs/u8_nchw.npy") + " --limit 2 --out " + h5);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("image 1"), std::string::npos) << r.out;
+  hid_t f = H5Fopen(h5.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  EXPECT_GT(H5Lexists(f, "/stability/area_conv.3/inputs/2/discrete/eigenvalues", H5P_DEFAULT), 0);
+  H5Fclose(f);
+  fs::remove_all(dir);
+}
+
+TEST(Cli, StabilityRejectsImagesOfTheWrongSize) {
+  expect_one_line_error("stability " + fixture("cordsnet_d4_lm_lr.pth") + " --inputs " +
+                            fixture("inputs/mnist-images-idx3-ubyte"),
+                        "28x28");
 }

@@ -1,0 +1,123 @@
+// convdyn stability CKPT: per-area verdicts (linear stability, fixed points, contraction certificate).
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "analysis/results.hpp"
+#include "analysis/stability.hpp"
+#include "apps/commands.hpp"
+#include "apps/common.hpp"
+#include "linalg/error.hpp"
+#include "model/inputs.hpp"
+
+namespace convdyn::apps {
+
+namespace {
+struct StabilityArgs {
+  CheckpointArgs ckpt;
+  std::string inputs = "zero";
+  std::int64_t limit = 8;
+  std::string out;
+  bool force = false;
+  bool quiet = false;
+  analysis::StabilityOptions opt;
+};
+
+void print_report(const analysis::StabilityReport& rep) {
+  fmt::print("\n{:<13} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "area", "n", "max Re(W)", "margin",
+             "rho(W)", "||W||_2", "omega(W)", "||W||/rho", "verdict");
+  for (const auto& a : rep.areas) {
+    fmt::print("{:<13} {:>7} {:>11.6f} {:>+9.4f} {:>9.4f} {:>9.4f} {:>9.4f} {:>10.3f}  {}{}\n", a.layer.name,
+               a.layer.n, a.abscissa, a.margin, a.spectral_radius, a.norm2, a.numerical_abscissa,
+               a.spectral_radius > 0 ? a.norm2 / a.spectral_radius : 0.0, analysis::to_string(a.verdict),
+               a.linear.all_converged() ? "" : " (spectrum unconverged)");
+  }
+  fmt::print("\nat the fixed points (discrete map (1-a)I + a*D*W, alpha = {}):\n", rep.alpha);
+  fmt::print("{:<13} {:<10} {:>10} {:>7} {:>9} {:>12} {:>10}  {}\n", "area", "input", "fp resid", "steps", "active",
+             "max Re(DW)", "rho(map)", "verdict");
+  for (const auto& a : rep.areas) {
+    for (const auto& f : a.fixed_points) {
+      if (f.reached) {
+        fmt::print("{:<13} {:<10} {:>10.2e} {:>7} {:>8.1f}% {:>12.6f} {:>10.6f}  {}\n", a.layer.name, f.input,
+                   f.residual, f.steps, 100 * f.active_fraction, f.masked_abscissa, f.spectral_radius,
+                   analysis::to_string(f.verdict));
+      } else {
+        fmt::print("{:<13} {:<10} {:>10.2e} {:>7} {:>9}  no fixed point ({}): not analysed\n", a.layer.name, f.input,
+                   f.residual, f.steps, "", f.status);
+      }
+    }
+  }
+  fmt::print("\n");
+  for (const auto& a : rep.areas) {
+    fmt::print("{:<13} {:<9} {}\n", a.layer.name, analysis::to_string(a.verdict), a.reason);
+    if (a.contraction) fmt::print("{:<13} certificate: ||W||_2 = {:.6f} < 1, globally stable for every input\n", "", a.norm2);
+    if (a.transient_amplification)
+      fmt::print("{:<13} note: all Re lambda < 1 but omega(W) = {:.4f} >= 1: perturbations can grow transiently\n",
+                 "", a.numerical_abscissa);
+  }
+  fmt::print("\nmodel: {}\n", analysis::to_string(rep.verdict));
+}
+
+int run_stability(StabilityArgs& a) {
+  if (!a.quiet) a.opt.progress = [](const std::string& s) { note(false, s); };
+  auto m = load_model(a.ckpt, {});
+  CONVDYN_CHECK(!m.net.layers.empty() && m.net.architecture.rfind("CordsNet", 0) == 0, ValueError,
+                "{}: stability needs a CordsNet checkpoint (architecture not recognised)", a.ckpt.path);
+  at::Tensor images;
+  if (a.inputs != "zero") {
+    model::InputOptions io;
+    io.limit = a.limit;
+    images = model::read_images(a.inputs, io);
+  }
+  std::optional<analysis::ResultsWriter> writer;
+  if (!a.out.empty())
+    writer.emplace(a.out, a.force, analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()});
+  fmt::print("{}: {}, {} areas, inputs: zero{}, alpha {}\n", a.ckpt.path, m.net.architecture, m.net.layers.size(),
+             images.defined() ? fmt::format(" + {} image(s) from {}", images.size(0), a.inputs) : "", a.opt.alpha);
+  const auto rep = analysis::analyse_stability(m.ckpt, m.net, images, a.opt);
+  print_report(rep);
+  if (writer) {
+    analysis::write_stability(*writer, rep);
+    writer->commit();
+    fmt::print("wrote {}\n", a.out);
+  }
+  switch (rep.verdict) {
+    case analysis::Verdict::Stable: return 0;
+    case analysis::Verdict::Unstable: return 1;
+    case analysis::Verdict::Undecided: return 3;
+  }
+  return 3;
+}
+}  // namespace
+
+void add_stability_command(CLI::App& app) {
+  auto a = std::make_shared<StabilityArgs>();
+  auto* cmd = app.add_subcommand(
+      "stability",
+      "Is the model stable, where, and by what margin? Per area: rightmost eigenvalue of W (linear model),\n"
+      "local stability of the discrete map at the fixed point of each input, the contraction certificate\n"
+      "||W||_2 < 1 and the numerical abscissa. Exit code 0 only when every area is STABLE (1 UNSTABLE,\n"
+      "3 UNDECIDED, 2 error).");
+  add_checkpoint_options(*cmd, a->ckpt);
+  cmd->add_option("--inputs", a->inputs,
+                  "zero (spontaneous activity only), or images: .npy / HDF5 [N,C,H,W] or MNIST IDX "
+                  "(*-images-idx3-ubyte[.gz]); uint8 pixels are divided by 255. The zero input is always analysed")
+      ->capture_default_str();
+  cmd->add_option("--limit", a->limit, "analyse at most this many images")->capture_default_str();
+  cmd->add_option("--alpha", a->opt.alpha, "dt / T of the discrete dynamics (0.2 in the release)")->capture_default_str();
+  cmd->add_option("--tol", a->opt.tol, "eigen-residual tolerance of every solve")->capture_default_str();
+  cmd->add_option("--k", a->opt.k, "eigenvalues computed per solve")->capture_default_str();
+  cmd->add_option("--max-steps", a->opt.max_steps, "time steps allowed to reach a fixed point")->capture_default_str();
+  cmd->add_option("--fixed-point-tol", a->opt.fixed_point_tol, "fixed point reached when ||F(r) - r|| / max(1, ||r||) <= this")
+      ->capture_default_str();
+  cmd->add_option("--dtype", a->opt.dtype, "float64 or float32 (operator arithmetic)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float64", "float32"}));
+  cmd->add_option("--out", a->out, "write /stability (docs/results-format.md) to this HDF5 file");
+  cmd->add_flag("--force", a->force, "overwrite an existing --out file");
+  cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
+  cmd->callback([a] { throw CommandResult(run_stability(*a)); });
+}
+
+}  // namespace convdyn::apps
