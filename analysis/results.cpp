@@ -33,27 +33,76 @@ std::string utc_timestamp() {
   return buf;
 }
 
-ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info)
+namespace {
+std::string read_string_attr(hid_t obj, const char* name, const std::string& what) {
+  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, what);
+  H5Handle t(H5Aget_type(a.get()), H5Tclose, what);
+  std::string s(H5Tget_size(t.get()), '\0');
+  detail::h5_check(H5Aread(a.get(), t.get(), s.data()), what);
+  return s.substr(0, s.find('\0'));
+}
+}  // namespace
+
+ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info, Mode mode)
     : impl_(std::make_unique<Impl>()), path_(std::move(path)) {
   namespace fs = std::filesystem;
   std::error_code ec;
   CONVDYN_CHECK(!path_.empty(), IoError, "output path is empty");
-  CONVDYN_CHECK(force || !fs::exists(path_, ec), IoError, "{}: already exists (use --force to overwrite)", path_);
+  const bool append = mode == Mode::Append;
+  if (append) {
+    CONVDYN_CHECK(fs::is_regular_file(path_, ec), IoError, "{}: --append needs an existing results file", path_);
+  } else {
+    CONVDYN_CHECK(force || !fs::exists(path_, ec), IoError, "{}: already exists (use --force to overwrite)", path_);
+  }
   CONVDYN_CHECK(!fs::is_directory(path_, ec), IoError, "{}: is a directory", path_);
   const fs::path p(path_);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   CONVDYN_CHECK(fs::is_directory(dir, ec), IoError, "{}: cannot write: folder '{}' does not exist", path_,
                 dir.string());
   tmp_ = (dir / ("." + p.filename().string() + fmt::format(".tmp-{}", ::getpid()))).string();
-  detail::h5_silence();
+  // A constructor that throws runs no destructor: remove the temporary file here.
   try {
-    // STRONG: closing the file closes any group still open, so commit() always flushes everything.
-    H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "HDF5 file access properties");
-    detail::h5_check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "HDF5 file access properties");
+    open_file(info, append, dir.string());
+  } catch (...) {
+    impl_.reset();
+    fs::remove(tmp_, ec);
+    throw;
+  }
+}
+
+void ResultsWriter::open_file(const RunInfo& info, bool append, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  detail::h5_silence();
+  // STRONG: closing the file closes any group still open, so commit() always flushes everything.
+  H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "HDF5 file access properties");
+  detail::h5_check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "HDF5 file access properties");
+  if (append) {
+    // Work on a copy: the original stays intact until the new file is complete.
+    fs::copy_file(path_, tmp_, fs::copy_options::overwrite_existing, ec);
+    CONVDYN_CHECK(!ec, IoError, "{}: cannot write a copy in '{}' ({})", path_, dir, ec.message());
+    impl_->file = H5Handle(H5Fopen(tmp_.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose,
+                           fmt::format("{}: not an HDF5 results file", path_));
+    const hid_t f = impl_->file.get();
+    long long version = -1;
+    if (H5Aexists(f, "schema_version") > 0) {
+      H5Handle a(H5Aopen(f, "schema_version", H5P_DEFAULT), H5Aclose, path_);
+      H5Aread(a.get(), H5T_NATIVE_LLONG, &version);
+    }
+    CONVDYN_CHECK(version == kSchemaVersion, IoError, "{}: schema version {} cannot be appended to (this convdyn writes {})",
+                  path_, version, kSchemaVersion);
+    const std::string sha = read_string_attr(f, "checkpoint_sha256", path_);
+    CONVDYN_CHECK(sha == info.checkpoint_sha256, IoError,
+                  "{}: holds results of another checkpoint (sha256 {}...), not of {}", path_, sha.substr(0, 12),
+                  info.checkpoint);
+    impl_->layers = H5Handle(H5Gopen2(f, "layers", H5P_DEFAULT), H5Gclose, fmt::format("{}: group /layers", path_));
+    return;
+  }
+  try {
     impl_->file = H5Handle(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
                            fmt::format("{}: cannot write", path_));
   } catch (const IoError&) {
-    throw IoError(fmt::format("{}: cannot write (folder '{}' is not writable)", path_, dir.string()));
+    throw IoError(fmt::format("{}: cannot write (folder '{}' is not writable)", path_, dir));
   }
   const hid_t f = impl_->file.get();
   write_attr(f, "schema_version", static_cast<long long>(kSchemaVersion));
@@ -79,6 +128,8 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   const auto& L = s.layer;
   const auto& r = s.result;
   const std::string what = fmt::format("{}: /layers/{}", path_, L.name);
+  CONVDYN_CHECK(H5Lexists(impl_->layers.get(), L.name.c_str(), H5P_DEFAULT) <= 0, IoError,
+                "{}: already holds /layers/{} (write to a new file, or --force without --append)", path_, L.name);
   H5Handle g(H5Gcreate2(impl_->layers.get(), L.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
              what);
   const auto k = static_cast<hsize_t>(r.values.size());
@@ -165,6 +216,11 @@ ResultsGroup ResultsGroup::group(const std::string& name) {
 
 ResultsGroup ResultsWriter::group(const std::string& path) {
   CONVDYN_CHECK(!committed_, IoError, "{}: already committed", path_);
+  const std::string top = path.substr(0, path.find('/'));
+  // An appended file must not already hold what this run writes (e.g. a second /stability).
+  CONVDYN_CHECK(top == "layers" || created_.count(top) || H5Lexists(impl_->file.get(), top.c_str(), H5P_DEFAULT) <= 0,
+                IoError, "{}: already holds /{} (write to a new file)", path_, top);
+  created_.insert(top);
   auto h = std::make_unique<ResultsGroup::Handle>();
   h->id = H5Handle(H5Gopen2(impl_->file.get(), "/", H5P_DEFAULT), H5Gclose, fmt::format("{}: root group", path_));
   ResultsGroup g(std::move(h), "", path_);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "linalg/eig_result.hpp"
@@ -64,7 +65,10 @@ class ResultsWriter {
  public:
   /// Creates the temporary file now, so an unwritable destination fails before any computation.
   /// Throws IoError when `path` exists and `force` is false, or it cannot be written.
-  ResultsWriter(std::string path, bool force, const RunInfo& info);
+  enum class Mode { Create, Append };
+  /// Append: add to an existing results file of the same checkpoint (sha256 checked) and schema version;
+  /// the file is copied, extended and renamed back, so it is never left half-written.
+  ResultsWriter(std::string path, bool force, const RunInfo& info, Mode mode = Mode::Create);
   ~ResultsWriter();
   ResultsWriter(const ResultsWriter&) = delete;
   ResultsWriter& operator=(const ResultsWriter&) = delete;
@@ -78,10 +82,12 @@ class ResultsWriter {
   const std::string& path() const { return path_; }
 
  private:
+  void open_file(const RunInfo& info, bool append, const std::string& dir);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string path_, tmp_;
   bool committed_ = false;
+  std::set<std::string> created_;  ///< top-level groups this writer made (others must not pre-exist)
 };
 
 /// Current UTC time as ISO 8601 ("2026-11-23T20:15:00Z").

@@ -21,6 +21,7 @@ struct SpectrumArgs {
   std::string which = "LR";
   std::string out;
   bool force = false;
+  bool append = false;
   bool quiet = false;
   bool vectors = false;
   bool allow_unconverged = false;
@@ -79,7 +80,8 @@ int run_spectrum(SpectrumArgs& a) {
   std::optional<analysis::ResultsWriter> writer;
   if (!a.out.empty())
     writer.emplace(a.out, a.force,
-                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()});
+                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()},
+                   a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
   fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture,
              chosen.size(), a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k),
              a.opt.dtype);
@@ -144,6 +146,7 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_flag("--vectors", a->vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
   cmd->add_option("--out", a->out, "write results to this HDF5 file (docs/results-format.md)");
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
+  cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");
   cmd->add_flag("--allow-unconverged", a->allow_unconverged, "exit 0 even when some eigenpairs did not converge");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
   cmd->callback([a] { throw CommandResult(run_spectrum(*a)); });

@@ -20,6 +20,7 @@ struct StabilityArgs {
   std::int64_t limit = 8;
   std::string out;
   bool force = false;
+  bool append = false;
   bool quiet = false;
   analysis::StabilityOptions opt;
 };
@@ -72,7 +73,7 @@ int run_stability(StabilityArgs& a) {
   }
   std::optional<analysis::ResultsWriter> writer;
   if (!a.out.empty())
-    writer.emplace(a.out, a.force, analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()});
+    writer.emplace(a.out, a.force, analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()}, a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
   fmt::print("{}: {}, {} areas, inputs: zero{}, alpha {}\n", a.ckpt.path, m.net.architecture, m.net.layers.size(),
              images.defined() ? fmt::format(" + {} image(s) from {}", images.size(0), a.inputs) : "", a.opt.alpha);
   const auto rep = analysis::analyse_stability(m.ckpt, m.net, images, a.opt);
@@ -116,6 +117,7 @@ void add_stability_command(CLI::App& app) {
       ->check(CLI::IsMember({"float64", "float32"}));
   cmd->add_option("--out", a->out, "write /stability (docs/results-format.md) to this HDF5 file");
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
+  cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
   cmd->callback([a] { throw CommandResult(run_stability(*a)); });
 }

@@ -177,3 +177,34 @@ TEST(Results, NestedGroupsWithAttributesAndDatasets) {
   H5Gclose(g);
   H5Fclose(f);
 }
+
+TEST(Results, AppendAddsToAFileOfTheSameCheckpointOnly) {
+  const auto dir = fresh_dir("convdyn_results_append");
+  const auto path = (dir / "r.h5").string();
+  const RunInfo info{"ckpt.pth", "sha-one", "CordsNet (depth 2)", "convdyn spectrum"};
+  {
+    ResultsWriter w(path, false, info);
+    w.write_layer(sample());
+    w.commit();
+  }
+  {
+    ResultsWriter w(path, false, info, ResultsWriter::Mode::Append);
+    EXPECT_THROW(w.write_layer(sample()), IoError);  // /layers/area_conv.1 is there already
+    w.group("stability").attr("verdict", "STABLE");
+    w.commit();
+  }
+  // Another checkpoint's results: refused, and no temporary copy is left behind.
+  EXPECT_THROW(ResultsWriter(path, false, RunInfo{"other.pth", "sha-two", "", ""}, ResultsWriter::Mode::Append),
+               IoError);
+  {
+    ResultsWriter w(path, false, info, ResultsWriter::Mode::Append);
+    EXPECT_THROW(w.group("stability"), IoError);  // a second /stability
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  EXPECT_GT(H5Lexists(f, "/layers/area_conv.1/eigenvalues", H5P_DEFAULT), 0);
+  EXPECT_GT(H5Lexists(f, "/stability", H5P_DEFAULT), 0);
+  H5Fclose(f);
+  EXPECT_THROW(ResultsWriter((dir / "missing.h5").string(), false, info, ResultsWriter::Mode::Append), IoError);
+}
