@@ -3,6 +3,8 @@
     import convdyn_results as cr
     res = cr.load(cr.results_path())               # $CONVDYN_RESULTS, else <repo>/results.h5 (`make demo`)
     lam = res.layers["area_conv.0"].eigenvalues    # complex128, best first (order given by `.which`)
+    st = res.stability                              # None, or Stability (`convdyn stability --out/--append`)
+    st.areas["area_conv.0"].margin, st.areas["area_conv.0"].inputs[1].spectral_radius
 
 Everything is read into memory and the file is closed before `load` returns. Files with another
 `schema_version` raise `SchemaError`; anything else that is not a readable convdyn results file
@@ -15,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -26,6 +28,14 @@ ROOT_ATTRS = ("schema_version", "convdyn_version", "checkpoint", "checkpoint_sha
               "command_line", "created_utc")
 LAYER_ATTRS = ("n", "channels", "height", "width", "kernel", "padding", "parametrisation", "method", "which",
                "k", "dtype", "device", "seconds", "tol", "matvecs", "restarts", "stop_reason", "all_converged")
+STABILITY_ATTRS = ("verdict", "alpha", "inputs")
+AREA_STABILITY_ATTRS = ("verdict", "reason", "n", "abscissa", "margin", "spectral_radius", "norm2", "norm2_residual",
+                        "norm2_converged", "numerical_abscissa", "numerical_abscissa_residual",
+                        "numerical_abscissa_converged", "norm_over_radius", "contraction", "transient_amplification")
+FIXED_POINT_ATTRS = ("input", "reached", "status", "fixed_point_residual", "steps", "active_fraction", "verdict",
+                     "masked_abscissa", "spectral_radius")
+EIGEN_BLOCK_ATTRS = ("method", "which", "tol", "all_converged", "matvecs")
+VERDICTS = ("STABLE", "UNSTABLE", "UNDECIDED")
 
 
 class ResultsError(Exception):
@@ -103,6 +113,103 @@ class LayerSpectrum:
 
 
 @dataclass
+class EigenBlock:
+    """An eigenvalue subgroup of `/stability` (`linear`, `largest`, `masked`, `discrete`)."""
+    name: str
+    eigenvalues: np.ndarray                       # complex128, (k,), in the order of `which`
+    residuals: Optional[np.ndarray] = None        # float64, (k,)
+    method: Optional[str] = None
+    which: Optional[str] = None
+    tol: Optional[float] = None
+    all_converged: Optional[bool] = None
+    matvecs: Optional[int] = None
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        return (f"EigenBlock({self.name!r}, method={self.method!r}, which={self.which!r}, k={len(self.eigenvalues)}, "
+                f"max Re={self.max_real:.6g}, max |.|={self.max_abs:.6g}, all_converged={self.all_converged})")
+
+    @property
+    def max_real(self) -> float:
+        return float(np.max(self.eigenvalues.real)) if len(self.eigenvalues) else float("nan")
+
+    @property
+    def max_abs(self) -> float:
+        return float(np.max(np.abs(self.eigenvalues))) if len(self.eigenvalues) else float("nan")
+
+
+@dataclass
+class FixedPointStability:
+    """`/stability/<area>/inputs/<i>`: the area's fixed point for one input (i = 0: the zero input)."""
+    index: int
+    input: Optional[str] = None                   # "zero", "image 0", ...
+    reached: bool = False                         # a fixed point was reached
+    status: Optional[str] = None                  # converged, oscillating, diverging, max-steps
+    fixed_point_residual: Optional[float] = None  # ||F(r) - r|| / max(1, ||r||)
+    steps: Optional[int] = None
+    active_fraction: Optional[float] = None       # fraction of the area's units with relu' = 1
+    verdict: Optional[str] = None
+    masked_abscissa: Optional[float] = None       # max Re lambda(D W); only when reached
+    spectral_radius: Optional[float] = None       # of the discrete map (1 - alpha) I + alpha D W; only when reached
+    masked: Optional[EigenBlock] = None           # eigenvalues of D W; only when reached
+    discrete: Optional[EigenBlock] = None         # eigenvalues of the discrete map; only when reached
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        return (f"FixedPointStability({self.index}, {self.input!r}, reached={self.reached}, status={self.status!r}, "
+                f"residual={self.fixed_point_residual}, rho(map)={self.spectral_radius}, verdict={self.verdict})")
+
+    @property
+    def discrete_margin(self) -> float:
+        """1 - spectral radius of the discrete map at the fixed point (NaN when not reached)."""
+        return float("nan") if self.spectral_radius is None else 1.0 - self.spectral_radius
+
+
+@dataclass
+class AreaStability:
+    """`/stability/<area>`: verdict, certificates and per-input fixed points of one area."""
+    name: str
+    verdict: Optional[str] = None                 # STABLE, UNSTABLE, UNDECIDED
+    reason: Optional[str] = None
+    n: Optional[int] = None
+    abscissa: Optional[float] = None              # max Re lambda(W)
+    margin: Optional[float] = None                # 1 - abscissa
+    spectral_radius: Optional[float] = None       # max |lambda(W)|
+    norm2: Optional[float] = None                 # ||W||_2
+    norm2_residual: Optional[float] = None
+    norm2_converged: Optional[bool] = None
+    numerical_abscissa: Optional[float] = None    # omega(W) = lambda_max((W + W^T) / 2)
+    numerical_abscissa_residual: Optional[float] = None
+    numerical_abscissa_converged: Optional[bool] = None
+    norm_over_radius: Optional[float] = None      # ||W||_2 / spectral radius
+    contraction: Optional[bool] = None            # ||W||_2 < 1 (converged): globally stable for every input
+    transient_amplification: Optional[bool] = None  # every Re lambda < 1 but omega(W) >= 1
+    linear: Optional[EigenBlock] = None           # rightmost eigenvalues of W
+    largest: Optional[EigenBlock] = None          # largest-magnitude eigenvalues of W
+    inputs: List[FixedPointStability] = field(default_factory=list)
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        return (f"AreaStability({self.name!r}, {self.verdict}, margin={self.margin}, rho={self.spectral_radius}, "
+                f"norm2={self.norm2}, omega={self.numerical_abscissa}, inputs={len(self.inputs)} "
+                f"({sum(fp.reached for fp in self.inputs)} reached))")
+
+
+@dataclass
+class Stability:
+    """The `/stability` group written by `convdyn stability`."""
+    verdict: Optional[str] = None                 # the model's: STABLE, UNSTABLE, UNDECIDED
+    alpha: Optional[float] = None
+    inputs: List[str] = field(default_factory=list)   # the analysed inputs ("zero", "image 0", ...)
+    areas: Dict[str, AreaStability] = field(default_factory=dict)
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        return (f"Stability({self.verdict}, alpha={self.alpha}, inputs={self.inputs}, "
+                f"areas={ {k: a.verdict for k, a in self.areas.items()} })")
+
+
+@dataclass
 class Results:
     """A whole results file."""
     path: str
@@ -114,9 +221,7 @@ class Results:
     command_line: Optional[str] = None
     created_utc: Optional[str] = None
     layers: Dict[str, LayerSpectrum] = field(default_factory=dict)
-    # `/stability` (not specified yet): None, or {"attrs": {...}, "datasets": {name: array},
-    # "groups": {name: <same structure>}}
-    stability: Optional[Dict[str, Any]] = None
+    stability: Optional[Stability] = None         # None when the file has no /stability group
     attrs: Dict[str, Any] = field(default_factory=dict, repr=False)   # every root attribute, normalised
 
     def __repr__(self):
@@ -168,18 +273,6 @@ def _read_dataset(ds) -> np.ndarray:
     return data
 
 
-def _read_group(group) -> Dict[str, Any]:
-    import h5py
-    out = {"attrs": {k: _normalise(v) for k, v in group.attrs.items()}, "datasets": {}, "groups": {}}
-    for name in sorted(group.keys(), key=natural_key):
-        obj = group.get(name)
-        if isinstance(obj, h5py.Group):
-            out["groups"][name] = _read_group(obj)
-        elif isinstance(obj, h5py.Dataset):
-            out["datasets"][name] = _read_dataset(obj)
-    return out
-
-
 def _coerce(name: str, value):
     if value is None:
         return None
@@ -215,6 +308,93 @@ def _read_layer(path: str, name: str, group, vectors: bool) -> LayerSpectrum:
     known = {a: _coerce(a, attrs.get(a)) for a in LAYER_ATTRS}
     return LayerSpectrum(name=name, eigenvalues=lam, residuals=residuals, converged=converged,
                          eigenvectors=eigenvectors, attrs=attrs, **known)
+
+
+_BOOL = {"all_converged", "norm2_converged", "numerical_abscissa_converged", "contraction",
+         "transient_amplification", "reached"}
+_INT = {"n", "steps", "matvecs"}
+_FLOAT = {"alpha", "tol", "abscissa", "margin", "spectral_radius", "norm2", "norm2_residual", "numerical_abscissa",
+          "numerical_abscissa_residual", "norm_over_radius", "fixed_point_residual", "active_fraction",
+          "masked_abscissa"}
+
+
+def _coerce_stability(path: str, where: str, name: str, value):
+    if value is None:
+        return None
+    try:
+        if name in _BOOL:
+            return bool(int(value))
+        if name in _INT:
+            return int(value)
+        if name in _FLOAT:
+            return float(value)
+    except (TypeError, ValueError):
+        raise ResultsError(f"{path}: {where} attribute {name!r} = {value!r} is not a number") from None
+    return value if isinstance(value, str) else str(value)
+
+
+def _stability_attrs(path: str, where: str, group, names):
+    attrs = {k: _normalise(v) for k, v in group.attrs.items()}
+    return attrs, {a: _coerce_stability(path, where, a, attrs.get(a)) for a in names}
+
+
+def _read_block(path: str, where: str, group, name: str) -> Optional[EigenBlock]:
+    import h5py
+    obj = group.get(name)
+    if obj is None:
+        return None
+    where = f"{where}/{name}"
+    if not isinstance(obj, h5py.Group):
+        raise ResultsError(f"{path}: {where} is not a group")
+    if "eigenvalues" not in obj:
+        raise ResultsError(f"{path}: {where} has no 'eigenvalues' dataset")
+    attrs, known = _stability_attrs(path, where, obj, EIGEN_BLOCK_ATTRS)
+    lam = np.asarray(_read_dataset(obj["eigenvalues"])).astype(np.complex128).reshape(-1)
+    residuals = None
+    if "residuals" in obj:
+        residuals = np.asarray(_read_dataset(obj["residuals"]), dtype=np.float64).reshape(-1)
+    return EigenBlock(name=name, eigenvalues=lam, residuals=residuals, attrs=attrs, **known)
+
+
+def _read_fixed_point(path: str, where: str, index: int, group) -> FixedPointStability:
+    attrs, known = _stability_attrs(path, where, group, FIXED_POINT_ATTRS)
+    known["reached"] = bool(known["reached"])
+    return FixedPointStability(index=index, masked=_read_block(path, where, group, "masked"),
+                               discrete=_read_block(path, where, group, "discrete"), attrs=attrs, **known)
+
+
+def _read_area_stability(path: str, name: str, group) -> AreaStability:
+    import h5py
+    where = f"/stability/{name}"
+    if not isinstance(group, h5py.Group):
+        raise ResultsError(f"{path}: {where} is not a group")
+    attrs, known = _stability_attrs(path, where, group, AREA_STABILITY_ATTRS)
+    inputs = []
+    if "inputs" in group:
+        ig = group["inputs"]
+        if not isinstance(ig, h5py.Group):
+            raise ResultsError(f"{path}: {where}/inputs is not a group")
+        for key in sorted(ig.keys(), key=natural_key):
+            if not key.isdigit() or not isinstance(ig[key], h5py.Group):
+                raise ResultsError(f"{path}: {where}/inputs/{key}: expected groups named 0, 1, 2, ...")
+            inputs.append(_read_fixed_point(path, f"{where}/inputs/{key}", int(key), ig[key]))
+    return AreaStability(name=name, linear=_read_block(path, where, group, "linear"),
+                         largest=_read_block(path, where, group, "largest"), inputs=inputs, attrs=attrs, **known)
+
+
+def _read_stability(path: str, group) -> Stability:
+    import h5py
+    attrs, known = _stability_attrs(path, "/stability", group, ("verdict", "alpha"))
+    raw = attrs.get("inputs")
+    if raw is None:
+        inputs = []
+    elif isinstance(raw, str):
+        inputs = [s for s in raw.split(";")] if raw else []
+    else:
+        inputs = [str(s) for s in raw]
+    areas = {name: _read_area_stability(path, name, group[name])
+             for name in sorted(group.keys(), key=natural_key) if isinstance(group[name], h5py.Group)}
+    return Stability(inputs=inputs, areas=areas, attrs=attrs, **known)
 
 
 def load(path=None, vectors: bool = True) -> Results:
@@ -255,7 +435,12 @@ def load(path=None, vectors: bool = True) -> Results:
                 raise ResultsError(f"{path}: not a convdyn results file (no '/layers' group)")
             layers = {name: _read_layer(path, name, f["layers"][name], vectors)
                       for name in sorted(f["layers"].keys(), key=natural_key)}
-            stability = _read_group(f["stability"]) if isinstance(f.get("stability"), h5py.Group) else None
+            if "stability" not in f:
+                stability = None
+            elif not isinstance(f["stability"], h5py.Group):
+                raise ResultsError(f"{path}: /stability is not a group")
+            else:
+                stability = _read_stability(path, f["stability"])
     except ResultsError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:

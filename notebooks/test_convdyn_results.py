@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Tests of notebooks/convdyn_results.py (unittest; run with Debian's /usr/bin/python3).
 
-    /usr/bin/python3 notebooks/test_convdyn_results.py RESULTS.h5      # a `convdyn spectrum --vectors` file
+    /usr/bin/python3 notebooks/test_convdyn_results.py RESULTS.h5   # `convdyn spectrum --vectors`, then
+                                                                     # `convdyn stability --append`
     /usr/bin/python3 notebooks/test_convdyn_results.py --make-stability-copy SRC.h5 DST.h5
 
 Without RESULTS.h5 (or $CONVDYN_RESULTS) the tests that need a real results file are skipped.
-`--make-stability-copy` writes a copy of SRC with a made-up `/stability` group (its schema is not defined yet),
-used to run stability.ipynb through its `/stability` branch.
+`--make-stability-copy` writes a copy of SRC whose `/stability` group is replaced by a synthetic one laid out as
+in docs/results-format.md (an UNSTABLE, an UNDECIDED area and an unreached fixed point), used to run
+stability.ipynb through those cases.
 """
 import os
 import shutil
@@ -25,21 +27,79 @@ import convdyn_results as cr  # noqa: E402
 GOOD = None   # set from argv / $CONVDYN_RESULTS in main()
 
 
+SYNTHETIC_INPUTS = ["zero", "image 0", "image 1"]
+
+
+def _block(group, name, eigenvalues, which):
+    b = group.create_group(name)
+    b.create_dataset("eigenvalues", data=np.asarray(eigenvalues, dtype=np.complex128))
+    b.create_dataset("residuals", data=np.full(len(eigenvalues), 1e-14))
+    b.attrs["method"] = np.bytes_(b"dense")
+    b.attrs["which"] = np.bytes_(which.encode())
+    b.attrs["tol"] = 1e-10
+    b.attrs["all_converged"] = np.int64(1)
+    b.attrs["matvecs"] = np.int64(42)
+
+
+def write_synthetic_stability(f, areas, alpha=0.2):
+    """A made-up `/stability` group laid out as in docs/results-format.md, for the areas named: the abscissae
+    cycle through 0.7, 0.9, 1.1, 0.8 (the third area is UNSTABLE), the first area is a contraction, the second has
+    transient amplification, and in area_conv.3 (if any; else the last area) `image 1` reached no fixed point
+    (that area is UNDECIDED)."""
+    st = f.create_group("stability")
+    st.attrs["alpha"] = alpha
+    st.attrs["inputs"] = np.bytes_(";".join(SYNTHETIC_INPUTS).encode())
+    undecided = "area_conv.3" if "area_conv.3" in areas else areas[-1]
+    verdicts = []
+    for i, name in enumerate(areas):
+        g = st.create_group(name)
+        absc = (0.7, 0.9, 1.1, 0.8)[i % 4]
+        rho, norm2, omega = absc + 0.05, (0.95 if i == 0 else absc + 0.5), (0.9 if i == 0 else absc + 0.3)
+        verdict = "UNSTABLE" if absc >= 1 else ("UNDECIDED" if name == undecided else "STABLE")
+        verdicts.append(verdict)
+        attrs = dict(n=np.int64(16 * (i + 1)), abscissa=absc, margin=1 - absc, spectral_radius=rho, norm2=norm2,
+                     norm2_residual=1e-14, norm2_converged=np.int64(1), numerical_abscissa=omega,
+                     numerical_abscissa_residual=2e-14, numerical_abscissa_converged=np.int64(1),
+                     norm_over_radius=norm2 / rho, contraction=np.int64(norm2 < 1),
+                     transient_amplification=np.int64(absc < 1 and omega >= 1))
+        for k, v in attrs.items():
+            g.attrs[k] = v
+        g.attrs["verdict"] = np.bytes_(verdict.encode())
+        g.attrs["reason"] = f"synthetic area {i}: {verdict}"          # a variable-length str attribute
+        _block(g, "linear", [absc + 0.1j, absc - 0.1j, absc - 0.2], "LR")
+        _block(g, "largest", [rho, -rho + 0.1, 0.3j], "LM")
+        inputs = g.create_group("inputs")
+        for j, label in enumerate(SYNTHETIC_INPUTS):
+            fp = inputs.create_group(str(j))
+            reached = not (name == undecided and j == 1)
+            fp.attrs["input"] = np.bytes_(label.encode())
+            fp.attrs["reached"] = np.int64(reached)
+            fp.attrs["status"] = np.bytes_(b"converged" if reached else b"diverging")
+            fp.attrs["fixed_point_residual"] = 1e-11 * (j + 1) if reached else 0.5
+            fp.attrs["steps"] = np.int64(400 + 50 * j)
+            fp.attrs["active_fraction"] = 0.4 + 0.05 * j
+            if not reached:
+                fp.attrs["verdict"] = np.bytes_(b"UNDECIDED")
+                continue
+            masked = 0.5 + 0.1 * j + 0.1 * i
+            mu = (1 - alpha) + alpha * masked
+            fp.attrs["verdict"] = np.bytes_(b"STABLE" if mu < 1 else b"UNSTABLE")
+            fp.attrs["masked_abscissa"] = masked
+            fp.attrs["spectral_radius"] = mu
+            _block(fp, "masked", [masked, masked - 0.1 + 0.05j, masked - 0.1 - 0.05j], "LR")
+            _block(fp, "discrete", [mu, mu - 0.02 + 0.01j, mu - 0.02 - 0.01j], "LM")
+    model = "UNSTABLE" if "UNSTABLE" in verdicts else ("UNDECIDED" if "UNDECIDED" in verdicts else "STABLE")
+    st.attrs["verdict"] = np.bytes_(model.encode())
+    return model
+
+
 def make_stability_copy(src, dst):
+    """Copy SRC (its /stability, if any, replaced) with a synthetic /stability group over its layers."""
     shutil.copyfile(src, dst)
     with h5py.File(dst, "r+") as f:
-        st = f.create_group("stability")
-        st.attrs["alpha"] = 0.2
-        st.attrs["method"] = np.bytes_(b"made-up for tests")
-        st.create_dataset("timesteps", data=np.arange(5))
-        for i, name in enumerate(f["layers"]):
-            g = st.create_group(name)
-            g.attrs["spectral_abscissa"] = 1.0 - 0.1 * i
-            g.attrs["stable"] = np.int64(i % 2)
-            g.attrs["verdict"] = "STABLE" if i % 2 else "UNSTABLE"
-            g.create_dataset("lyapunov", data=np.float64(-0.01 * i))
-            g.create_dataset("trajectory_norm", data=np.linspace(1, 2, 7))
-        st.create_group("area_conv.0/detail").attrs["note"] = b"nested group"
+        if "stability" in f:
+            del f["stability"]
+        write_synthetic_stability(f, sorted(f["layers"], key=cr.natural_key))
 
 
 class LoaderWithoutResultsFile(unittest.TestCase):
@@ -137,6 +197,82 @@ class LoaderWithoutResultsFile(unittest.TestCase):
         self.assertTrue(L.complete)
         self.assertAlmostEqual(L.margin, 0.0)
 
+    def test_synthetic_stability(self):
+        p = self.tmp / "synthetic.h5"
+        self._minimal(p, 1)
+        with h5py.File(p, "r+") as f:
+            model = write_synthetic_stability(f, ["area_conv.0", "area_conv.1", "area_conv.2", "area_conv.3"])
+        st = cr.load(p).stability
+        self.assertIsInstance(st, cr.Stability)
+        self.assertEqual(st.verdict, model)
+        self.assertEqual(st.verdict, "UNSTABLE")
+        self.assertEqual(st.alpha, 0.2)
+        self.assertEqual(st.inputs, SYNTHETIC_INPUTS)
+        self.assertEqual(list(st.areas), ["area_conv.0", "area_conv.1", "area_conv.2", "area_conv.3"])
+        a0, a1, a2, a3 = st.areas.values()
+        self.assertEqual([a.verdict for a in st.areas.values()], ["STABLE", "STABLE", "UNSTABLE", "UNDECIDED"])
+        self.assertIsInstance(a0, cr.AreaStability)
+        self.assertEqual(a0.reason, "synthetic area 0: STABLE")
+        self.assertIs(a0.contraction, True)
+        self.assertIs(a1.contraction, False)
+        self.assertIs(a1.transient_amplification, True)
+        self.assertIs(a0.transient_amplification, False)
+        self.assertIs(a0.norm2_converged, True)
+        self.assertIsInstance(a0.n, int)
+        self.assertAlmostEqual(a2.margin, -0.1)
+        self.assertAlmostEqual(a3.margin, 0.2)
+        self.assertAlmostEqual(a2.linear.max_real, a2.abscissa)
+        self.assertAlmostEqual(a2.largest.max_abs, a2.spectral_radius)
+        self.assertEqual(a2.linear.which, "LR")
+        self.assertEqual(a2.largest.which, "LM")
+        self.assertIs(a2.linear.all_converged, True)
+        self.assertEqual(a2.linear.matvecs, 42)
+        self.assertEqual(a2.linear.eigenvalues.dtype, np.complex128)
+        self.assertEqual(a2.linear.residuals.shape, (3,))
+        for a in st.areas.values():
+            self.assertEqual([fp.index for fp in a.inputs], [0, 1, 2])
+            self.assertEqual([fp.input for fp in a.inputs], SYNTHETIC_INPUTS)
+        unreached = a3.inputs[1]
+        self.assertIsInstance(unreached, cr.FixedPointStability)
+        self.assertIs(unreached.reached, False)
+        self.assertEqual(unreached.status, "diverging")
+        self.assertIsNone(unreached.masked)
+        self.assertIsNone(unreached.discrete)
+        self.assertIsNone(unreached.spectral_radius)
+        self.assertIsNone(unreached.masked_abscissa)
+        self.assertTrue(np.isnan(unreached.discrete_margin))
+        fp = a3.inputs[2]
+        self.assertIs(fp.reached, True)
+        self.assertEqual(fp.steps, 500)
+        self.assertAlmostEqual(fp.discrete.max_abs, fp.spectral_radius)
+        self.assertAlmostEqual(fp.masked.max_real, fp.masked_abscissa)
+        self.assertAlmostEqual(fp.discrete_margin, 1 - fp.spectral_radius)
+        self.assertEqual(fp.masked.which, "LR")
+        self.assertIn("reached", fp.attrs)
+
+    def test_stability_errors_name_the_file(self):
+        p = self.tmp / "bad_stability.h5"
+        self._minimal(p, 1)
+        with h5py.File(p, "r+") as f:
+            write_synthetic_stability(f, ["area_conv.0"])
+            f["stability/area_conv.0"].attrs["norm2"] = np.bytes_(b"not a number")
+        with self.assertRaises(cr.ResultsError) as ctx:
+            cr.load(p)
+        self.assertIn(str(p), str(ctx.exception))
+        self.assertIn("norm2", str(ctx.exception))
+        with h5py.File(p, "r+") as f:
+            f["stability/area_conv.0"].attrs["norm2"] = 1.5
+            del f["stability/area_conv.0/linear/eigenvalues"]
+        with self.assertRaises(cr.ResultsError) as ctx:
+            cr.load(p)
+        self.assertIn("/stability/area_conv.0/linear", str(ctx.exception))
+        with h5py.File(p, "r+") as f:
+            del f["stability"]
+            f.create_dataset("stability", data=np.arange(3))
+        with self.assertRaises(cr.ResultsError) as ctx:
+            cr.load(p)
+        self.assertIn("/stability", str(ctx.exception))
+
     def test_results_path(self):
         old = os.environ.pop("CONVDYN_RESULTS", None)
         try:
@@ -213,20 +349,88 @@ class LoaderOnResultsFile(unittest.TestCase):
         res = cr.load(GOOD, vectors=False)
         self.assertTrue(all(L.eigenvectors is None for L in res.layers.values()))
 
-    def test_stability_group_is_read_generically(self):
+    def test_stability(self):
+        st = self.res.stability
+        self.assertIsInstance(st, cr.Stability, "the test file should include `convdyn stability --append`")
+        self.assertIn(st.verdict, cr.VERDICTS)
+        self.assertIsInstance(st.alpha, float)
+        self.assertGreater(st.alpha, 0)
+        self.assertEqual(st.inputs[0], "zero")
+        self.assertTrue(all(isinstance(x, str) and x for x in st.inputs))
+        self.assertEqual(list(st.areas), list(self.res.layers))
+        expected = "UNSTABLE" if any(a.verdict == "UNSTABLE" for a in st.areas.values()) else None
+        if expected:
+            self.assertEqual(st.verdict, expected)
+        for name, a in st.areas.items():
+            self.assertEqual(a.name, name)
+            for attr in cr.AREA_STABILITY_ATTRS:
+                self.assertIsNotNone(getattr(a, attr), f"{name}.{attr}")
+                self.assertIn(attr, a.attrs)
+            self.assertIn(a.verdict, cr.VERDICTS)
+            self.assertIsInstance(a.reason, str)
+            self.assertEqual(a.n, self.res.layers[name].n)
+            self.assertAlmostEqual(a.margin, 1 - a.abscissa, places=12)
+            self.assertAlmostEqual(a.norm_over_radius, a.norm2 / a.spectral_radius, places=9)
+            for flag in ("contraction", "transient_amplification", "norm2_converged", "numerical_abscissa_converged"):
+                self.assertIsInstance(getattr(a, flag), bool, f"{name}.{flag}")
+            self.assertEqual(a.contraction, bool(a.norm2 < 1 and a.norm2_converged))
+            self.assertLessEqual(a.abscissa, a.numerical_abscissa + 1e-9)       # Re lambda <= omega(W)
+            self.assertLessEqual(a.spectral_radius, a.norm2 + 1e-9)            # rho <= ||W||_2
+            if a.verdict == "UNSTABLE":
+                self.assertGreaterEqual(a.abscissa, 1.0)
+            for block, which in ((a.linear, "LR"), (a.largest, "LM")):
+                self.assertIsInstance(block, cr.EigenBlock)
+                self.assertEqual(block.which, which)
+                self.assertEqual(block.eigenvalues.dtype, np.complex128)
+                self.assertEqual(block.residuals.shape, block.eigenvalues.shape)
+                self.assertIsInstance(block.all_converged, bool)
+                for attr in cr.EIGEN_BLOCK_ATTRS:
+                    self.assertIsNotNone(getattr(block, attr), f"{name}/{block.name}.{attr}")
+            self.assertAlmostEqual(a.linear.max_real, a.abscissa, places=8)
+            self.assertAlmostEqual(a.largest.max_abs, a.spectral_radius, places=8)
+            self.assertEqual([fp.input for fp in a.inputs], st.inputs)
+            self.assertEqual([fp.index for fp in a.inputs], list(range(len(st.inputs))))
+            for fp in a.inputs:
+                self.assertIsInstance(fp.reached, bool)
+                self.assertIn(fp.status, ("converged", "oscillating", "diverging", "max-steps"))
+                self.assertIsInstance(fp.steps, int)
+                self.assertTrue(0 <= fp.active_fraction <= 1)
+                self.assertGreaterEqual(fp.fixed_point_residual, 0)
+                self.assertIn(fp.verdict, cr.VERDICTS)
+                if fp.reached:
+                    self.assertIsInstance(fp.masked, cr.EigenBlock)
+                    self.assertIsInstance(fp.discrete, cr.EigenBlock)
+                    self.assertAlmostEqual(fp.discrete.max_abs, fp.spectral_radius, places=8)
+                    self.assertAlmostEqual(fp.masked.max_real, fp.masked_abscissa, places=8)
+                    # |mu| >= Re mu for the rightmost eigenvalue of D W
+                    self.assertGreaterEqual(fp.spectral_radius, 1 - st.alpha + st.alpha * fp.masked_abscissa - 1e-9)
+                else:
+                    self.assertIsNone(fp.masked)
+                    self.assertIsNone(fp.discrete)
+
+    def test_file_without_stability(self):
+        tmp = Path(tempfile.mkdtemp(prefix="convdyn_results_test_"))
+        try:
+            dst = tmp / "spectra_only.h5"
+            shutil.copyfile(GOOD, dst)
+            with h5py.File(dst, "r+") as f:
+                if "stability" in f:
+                    del f["stability"]
+            res = cr.load(dst)
+            self.assertIsNone(res.stability)
+            self.assertEqual(list(res.layers), list(self.res.layers))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_synthetic_stability_copy(self):
         tmp = Path(tempfile.mkdtemp(prefix="convdyn_results_test_"))
         try:
             dst = tmp / "with_stability.h5"
             make_stability_copy(GOOD, dst)
             st = cr.load(dst).stability
-            self.assertEqual(set(st), {"attrs", "datasets", "groups"})
-            self.assertEqual(st["attrs"]["method"], "made-up for tests")
-            self.assertEqual(st["attrs"]["alpha"], 0.2)
-            np.testing.assert_array_equal(st["datasets"]["timesteps"], np.arange(5))
-            g0 = st["groups"]["area_conv.0"]
-            self.assertEqual(g0["attrs"]["verdict"], "UNSTABLE")
-            self.assertEqual(g0["datasets"]["trajectory_norm"].shape, (7,))
-            self.assertEqual(g0["groups"]["detail"]["attrs"]["note"], "nested group")
+            self.assertEqual(list(st.areas), list(self.res.layers))
+            self.assertEqual(st.inputs, SYNTHETIC_INPUTS)
+            self.assertTrue(any(not fp.reached for a in st.areas.values() for fp in a.inputs))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -11,7 +11,12 @@ set(_nb_bin ${CMAKE_CURRENT_BINARY_DIR}/notebooks)
 set(_nb_results ${_nb_bin}/results.h5)
 set(_nb_novec ${_nb_bin}/results_novectors.h5)
 set(_nb_stab ${_nb_bin}/results_stability.h5)
-set(_nb_ckpt ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/cordsnet_d4_param_module.pth)
+set(_nb_unstable ${_nb_bin}/results_unstable.h5)
+# A model `convdyn stability` finds STABLE (exit code 0), and one with UNSTABLE and UNDECIDED areas whose fixed
+# points are not reached (oscillating; exit code 1).
+set(_nb_ckpt ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/cordsnet_d4_lm_lr.pth)
+set(_nb_ckpt_unstable ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/cordsnet_d4_param_module.pth)
+set(_nb_images ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/inputs/u8_nchw.npy)
 file(MAKE_DIRECTORY ${_nb_bin})
 
 # A private kernel spec pinned to CONVDYN_PYTHON, so a `python3` kernel registered by the user or another
@@ -38,19 +43,21 @@ set(_nb_env
   PYDEVD_DISABLE_FILE_VALIDATION=1
   PYTHONDONTWRITEBYTECODE=1)
 
-# Fixture: a fresh results file (krylov-schur, LR, k=10, with eigenvectors) ...
+# Fixture: a fresh results file (krylov-schur, LR, k=10, with eigenvectors) plus /stability (zero + 2 images) ...
 add_test(NAME notebooks.results
-         COMMAND $<TARGET_FILE:convdyn> spectrum ${_nb_ckpt} --all --method krylov-schur --which LR --k 10
-                 --vectors --quiet --force --out ${_nb_results})
+         COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum '${_nb_ckpt}' --all --method krylov-schur --which LR --k 10 --vectors --quiet --force --out '${_nb_results}' >/dev/null && $<TARGET_FILE:convdyn> stability '${_nb_ckpt}' --inputs '${_nb_images}' --limit 2 --quiet --out '${_nb_results}' --append >/dev/null")
 set_tests_properties(notebooks.results PROPERTIES FIXTURES_SETUP notebook_results LABELS notebooks TIMEOUT 300)
 
-# ... and two variants: no eigenvectors, and a copy with a made-up /stability group.
+# ... and three variants: spectra only (no eigenvectors, no /stability); a copy of the fixture with a synthetic
+# /stability (UNSTABLE and UNDECIDED areas, an unreached fixed point); an unstable model whose fixed points are
+# not reached (`convdyn stability` must exit with 1 = UNSTABLE there, not 0 and not 2 = error).
 add_test(NAME notebooks.results_variants
-         COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_nb_ckpt} --all --which LR --k 6 --quiet --force --out ${_nb_novec} >/dev/null && ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py --make-stability-copy ${_nb_results} ${_nb_stab}")
+         COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum '${_nb_ckpt}' --all --which LR --k 6 --quiet --force --out '${_nb_novec}' >/dev/null && ${CONVDYN_PYTHON} '${_nb_src}/test_convdyn_results.py' --make-stability-copy '${_nb_results}' '${_nb_stab}' && $<TARGET_FILE:convdyn> spectrum '${_nb_ckpt_unstable}' --all --which LR --k 10 --quiet --force --out '${_nb_unstable}' >/dev/null && { $<TARGET_FILE:convdyn> stability '${_nb_ckpt_unstable}' --inputs '${_nb_images}' --limit 2 --quiet --out '${_nb_unstable}' --append >/dev/null; rc=$?; test $rc -eq 1 || { echo \"FAIL: convdyn stability exited with $rc, expected 1 (UNSTABLE)\" >&2; exit 1; }; }")
 set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebook_results_variants
                      FIXTURES_REQUIRED notebook_results LABELS notebooks TIMEOUT 300)
 
-# The loader: good file, schema version 2, corrupt, truncated, missing; committed notebooks have no outputs.
+# The loader: good file (spectra + /stability), synthetic /stability, schema version 2, corrupt, truncated,
+# missing; committed notebooks have no outputs.
 add_test(NAME notebooks.convdyn_results
          COMMAND ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py ${_nb_results})
 set_tests_properties(notebooks.convdyn_results PROPERTIES FIXTURES_REQUIRED notebook_results LABELS notebooks
@@ -87,11 +94,19 @@ convdyn_notebook_test(spectra spectra ${_nb_results} notebook_results
   FIGURES spectra_eigenvalues.png spectra_discrete_map.png spectra_residuals.png)
 convdyn_notebook_test(eigenvectors eigenvectors ${_nb_results} notebook_results
   FIGURES eigenvector_area_conv.0_0_maps.png eigenvector_area_conv.0_0_channel_energy.png)
+set(_nb_stability_figures stability_margins.png stability_verdicts.png stability_certificates.png
+    stability_fixed_points.png stability_fixed_point_residuals.png)
 convdyn_notebook_test(stability stability ${_nb_results} notebook_results
-  FIGURES stability_margins.png OUTPUT_CONTAINS "No /stability group")
+  FIGURES ${_nb_stability_figures} OUTPUT_CONTAINS "model verdict: STABLE")
 
-# Degraded/future inputs: no eigenvectors (a message, no figure, no error); a /stability group (printed).
+# Degraded inputs: no eigenvectors (a message, no figure, no error); no /stability (spectra margins only);
+# a synthetic /stability with an unreached fixed point; an unstable model with no fixed point reached.
 convdyn_notebook_test(eigenvectors_without_vectors eigenvectors ${_nb_novec} notebook_results_variants
   ABSENT "*.png" OUTPUT_CONTAINS "--vectors")
-convdyn_notebook_test(stability_with_group stability ${_nb_stab} notebook_results_variants
-  FIGURES stability_margins.png OUTPUT_CONTAINS "scalars per group")
+convdyn_notebook_test(stability_without_group stability ${_nb_novec} notebook_results_variants
+  FIGURES stability_margins.png ABSENT stability_verdicts.png stability_certificates.png "stability_fixed_point*.png"
+  OUTPUT_CONTAINS "No /stability group")
+convdyn_notebook_test(stability_synthetic stability ${_nb_stab} notebook_results_variants
+  FIGURES ${_nb_stability_figures} OUTPUT_CONTAINS "diverging")
+convdyn_notebook_test(stability_unstable stability ${_nb_unstable} notebook_results_variants
+  FIGURES ${_nb_stability_figures} OUTPUT_CONTAINS "model verdict: UNSTABLE")
