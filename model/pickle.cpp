@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <unordered_map>
@@ -93,6 +94,22 @@ class Unpickler {
   Unpickler(const std::uint8_t* data, std::size_t size, const StorageLoader& loader, const std::string& what,
             const UnpickleLimits& limits)
       : p_(data), end_(data + size), begin_(data), loader_(loader), what_(what), limits_(limits) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // Fuzzing fix (memo cycles, deep chains): the memo lets a pickle append a container into itself or into
+  // one of its own descendants (a reference cycle of shared_ptrs, i.e. a leak), or grow a chain deeper
+  // than max_depth after the per-append depth check (adopt() only sees the child's depth at that moment),
+  // whose recursive destruction could overflow the stack. Every container made here is registered in
+  // containers_; on the way out, success or error, the child references of every container not in keep_
+  // (the validated, acyclic, depth-bounded result of STOP) are cleared while containers_ still holds them
+  // all, so nothing is destroyed recursively and no cycle survives.
+  ~Unpickler() {
+    for (auto& c : containers_)
+      if (!keep_.count(c.get())) {
+        c->items.clear();
+        c->entries.clear();
+      }
+  }
 
   PyRef run();
 
@@ -126,10 +143,33 @@ class Unpickler {
     return s;
   }
 
-  static PyRef make(PyKind k) {
+  PyRef make(PyKind k) {
     auto v = std::make_shared<PyValue>();
     v->kind = k;
+    if (k == PyKind::List || k == PyKind::Tuple || k == PyKind::Dict) containers_.push_back(v);  // see ~Unpickler
     return v;
+  }
+  static bool is_container(const PyValue& v) {
+    return v.kind == PyKind::List || v.kind == PyKind::Tuple || v.kind == PyKind::Dict;
+  }
+  // The true nesting height of the value STOP returns (the incremental depth in adopt() can be stale):
+  // refuses reference cycles and nesting deeper than max_depth, and records every container reached in
+  // keep_ (height memoised, so shared sub-trees are visited once). Recursion is bounded by max_depth.
+  int checked_height(const PyValue& v, int depth) {
+    if (!is_container(v)) return 0;
+    if (depth > limits_.max_depth) fail(fmt::format("containers nested deeper than {}", limits_.max_depth));
+    const auto [it, fresh] = keep_.try_emplace(&v, -1);  // -1: on the current path
+    if (!fresh) {
+      if (it->second < 0) fail("reference cycle: a container contains itself");
+      return it->second;
+    }
+    int h = 0;
+    for (const auto& c : v.items) h = std::max(h, checked_height(*c, depth + 1) + 1);
+    for (const auto& [k, c] : v.entries)
+      h = std::max({h, checked_height(*k, depth + 1) + 1, checked_height(*c, depth + 1) + 1});
+    if (h > limits_.max_depth) fail(fmt::format("containers nested deeper than {}", limits_.max_depth));
+    keep_[&v] = h;
+    return h;
   }
   PyRef make_int(std::int64_t i) { auto v = make(PyKind::Int); v->i = i; return v; }
   PyRef make_str(std::string s, PyKind k = PyKind::String) { auto v = make(k); v->s = std::move(s); return v; }
@@ -225,6 +265,8 @@ class Unpickler {
   std::vector<std::size_t> marks_;
   std::vector<PyRef> memo_;
   std::unordered_map<std::string, at::Tensor> storages_;
+  std::vector<PyRef> containers_;                  ///< every list/tuple/dict made (see ~Unpickler)
+  std::unordered_map<const PyValue*, int> keep_;   ///< containers of the checked result -> height
 };
 
 PyRef Unpickler::persistent_load(const PyRef& pid) {
@@ -360,6 +402,12 @@ PyRef Unpickler::run() {
       case 0x95: le<std::uint64_t>(); break;  // FRAME
       case '.': {                      // STOP
         if (stack_.size() != 1 || !marks_.empty()) fail("malformed pickle at STOP");
+        try {
+          checked_height(*stack_.back(), 0);  // fuzzing fix: no cycles, true depth <= max_depth
+        } catch (...) {
+          keep_.clear();  // nothing is kept: ~Unpickler breaks every link
+          throw;
+        }
         return stack_.back();
       }
       case '(': marks_.push_back(stack_.size()); break;  // MARK

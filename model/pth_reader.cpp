@@ -63,6 +63,10 @@ PyRef read_pth(const std::string& path) {
   } catch (const c10::Error& e) {
     throw IoError(fmt::format("{}: corrupt or truncated zip container ({})", path,
                               first_line(e.what_without_backtrace())));
+  } catch (const std::exception& e) {
+    // Fuzzing fix: PyTorchStreamReader parses the 'version' record with std::stoull, which throws
+    // std::invalid_argument / std::out_of_range (not c10::Error) for a non-numeric or huge version.
+    throw IoError(fmt::format("{}: corrupt zip container (bad version record: {})", path, first_line(e.what())));
   }
   try {
     CONVDYN_CHECK(reader->hasRecord("data.pkl"), IoError,
