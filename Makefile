@@ -2,7 +2,8 @@
 BUILD      ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
-DEMO_CKPT  ?= tests/fixtures/cordsnet_d4_param_module.pth
+DEMO_CKPT  ?= apps/demo/cordsnet_fmnist_d4.pth
+DEMO_IMAGES ?= apps/demo/fmnist-t10k-16-images-idx3-ubyte.gz
 CMAKE_ARGS ?=
 
 .PHONY: all deps configure build demo test clean
@@ -24,9 +25,19 @@ build: configure
 demo: build
 	$(BUILD)/bin/convdyn inspect $(DEMO_CKPT)
 	$(BUILD)/bin/convdyn spectrum $(DEMO_CKPT) --all --which LR --k 10 --vectors --out results.h5 --force
+	@# The verdict is the demo's result: exit 1 (UNSTABLE) or 3 (UNDECIDED) is an answer, 2 an error.
+	$(BUILD)/bin/convdyn stability $(DEMO_CKPT) --inputs $(DEMO_IMAGES) --limit 8 --out results.h5 --append; \
+	  rc=$$?; [ $$rc -ne 2 ] || exit 2
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD) results.h5
+
+# libFuzzer targets (fuzz/, clang-14 + ASan/UBSan, build dir build-fuzz): builds them, then runs each for
+# FUZZ_SECONDS; fails on any finding. See scripts/fuzz.sh.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh

@@ -177,6 +177,11 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
     if (any_unstable) {
       a.verdict = Verdict::Unstable;
       a.reason = why;
+      bool fixed_points_stable = true;
+      for (const auto& f : a.fixed_points) fixed_points_stable = fixed_points_stable && f.verdict == Verdict::Stable;
+      if (fixed_points_stable)
+        a.reason += fmt::format(" (the linear model grows; locally stable at all {} analysed fixed points)",
+                                a.fixed_points.size());
     } else if (a.contraction) {
       a.verdict = Verdict::Stable;
       a.reason = fmt::format("contraction: ||W||_2 = {:.6f} < 1 (stable for every input)", a.norm2);
