@@ -7,12 +7,15 @@
 #include "linalg/conv_operator.hpp"
 #include "linalg/dense_eig.hpp"
 #include "linalg/error.hpp"
+#include "linalg/arnoldi_qr.hpp"
+#include "linalg/arpack_eigs.hpp"
 #include "linalg/krylov_schur.hpp"
+#include "linalg/spectra_eigs.hpp"
 #include "model/network.hpp"
 
 namespace convdyn::analysis {
 
-std::vector<std::string> spectrum_methods() { return {"krylov-schur", "dense"}; }
+std::vector<std::string> spectrum_methods() { return {"krylov-schur", "dense", "spectra", "arpack", "arnoldi-qr"}; }
 
 namespace {
 c10::ScalarType parse_dtype(const std::string& s) {
@@ -80,6 +83,31 @@ LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const Spectru
       };
     }
     out.result = linalg::krylov_schur(op, ko);
+  } else if (opt.method == "spectra" || opt.method == "arpack") {
+    CONVDYN_CHECK(opt.k >= 1, ValueError, "--k 0 (all eigenvalues) needs --method dense");
+    auto fill = [&](auto o) {
+      o.k = opt.k;
+      o.ncv = opt.ncv;
+      o.which = opt.which;
+      o.tol = opt.tol;
+      o.max_iterations = opt.max_restarts;
+      o.seed = opt.seed;
+      o.vectors = opt.vectors;
+      return o;
+    };
+    out.result = opt.method == "spectra" ? linalg::spectra_eigs(op, fill(linalg::SpectraOptions{}))
+                                         : linalg::arpack_eigs(op, fill(linalg::ArpackOptions{}));
+  } else if (opt.method == "arnoldi-qr") {
+    CONVDYN_CHECK(opt.k >= 1, ValueError, "--k 0 (all eigenvalues) needs --method dense");
+    linalg::ArnoldiQrOptions a;
+    a.k = opt.k;
+    a.steps = opt.steps;
+    a.qr_iters = opt.qr_iters;
+    a.which = opt.which;
+    a.tol = opt.tol;
+    a.seed = opt.seed;
+    a.vectors = opt.vectors;
+    out.result = linalg::arnoldi_qr(op, a);
   } else {
     throw ValueError(fmt::format("unknown --method '{}' (available: {})", opt.method,
                                  fmt::join(spectrum_methods(), ", ")));

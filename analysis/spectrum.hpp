@@ -14,7 +14,7 @@ struct RecurrentLayer;
 namespace convdyn::analysis {
 
 struct SpectrumOptions {
-  std::string method = "krylov-schur";  ///< krylov-schur | dense (see `spectrum_methods()`)
+  std::string method = "krylov-schur";  ///< krylov-schur | dense | spectra | arpack | arnoldi-qr
   linalg::Which which = linalg::Which::LR;
   std::int64_t k = 10;            ///< eigenvalues to report; 0 = all (dense only)
   std::string dtype = "float64";  ///< float64 | float32 (operator and Krylov basis)
@@ -27,6 +27,8 @@ struct SpectrumOptions {
   std::int64_t ncv = 0;           ///< subspace size; 0 = automatic
   int max_restarts = 1000;
   std::uint64_t seed = 0;         ///< start vector seed
+  std::int64_t steps = 300;       ///< arnoldi-qr: Arnoldi steps (the published setting)
+  int qr_iters = 5000;            ///< arnoldi-qr: unshifted QR iterations (the published setting)
   /// Progress lines for long runs (nullptr: silent).
   std::function<void(const std::string&)> progress;
 };

@@ -119,7 +119,10 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_flag("--all", a->all, "analyse every recurrent operator of the checkpoint");
   cmd->add_option("--method", a->opt.method,
                   "krylov-schur: restarted Arnoldi, matrix-free, any n, certified residuals (default); "
-                  "dense: Eigen's eigensolver on the materialised matrix (ground truth, n <= --max-dense-n)")
+                  "dense: Eigen's eigensolver on the materialised matrix (ground truth, n <= --max-dense-n); "
+                  "spectra / arpack: Spectra's GenEigsSolver / ARPACK dnaupd (independent second opinions); "
+                  "arnoldi-qr: the published CordsNet method (--steps, --qr-iters; no convergence test: "
+                  "its residuals are reported so its error shows)")
       ->capture_default_str()
       ->check(CLI::IsMember(analysis::spectrum_methods()));
   cmd->add_option("--k", a->opt.k, "number of eigenvalues to report (0 = all, dense only)")->capture_default_str();
@@ -128,6 +131,9 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic, max(2k+1, k+20))")
       ->capture_default_str();
   cmd->add_option("--max-restarts", a->opt.max_restarts, "krylov-schur: give up (and report unconverged) after this many restarts")
+      ->capture_default_str();
+  cmd->add_option("--steps", a->opt.steps, "arnoldi-qr: Arnoldi steps (published: 300)")->capture_default_str();
+  cmd->add_option("--qr-iters", a->opt.qr_iters, "arnoldi-qr: unshifted QR iterations (published: 5000)")
       ->capture_default_str();
   cmd->add_option("--seed", a->opt.seed, "krylov-schur: seed of the random start vector")->capture_default_str();
   cmd->add_option("--which", a->which,
