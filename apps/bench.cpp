@@ -150,16 +150,6 @@ struct Row {
   int missed = -1;  // values other methods converged to that belong in this top-k but are absent; -1: n/a
 };
 
-double which_key(const cd& z, Which w) {
-  switch (w) {
-    case Which::LM: return std::abs(z);
-    case Which::LR: return z.real();
-    case Which::SR: return -z.real();
-    case Which::SM: return -std::abs(z);
-    case Which::LI: return std::abs(z.imag());
-  }
-  return 0.0;
-}
 
 EigResult run_method(const std::string& method, const ConvOperator& op64, const ConvOperator& op32,
                      const BenchArgs& a, Which which) {

@@ -28,20 +28,21 @@ const char* to_string(Which w) {
   return "?";
 }
 
+double which_key(const std::complex<double>& z, Which which) {
+  switch (which) {
+    case Which::LM: return std::abs(z);
+    case Which::LR: return z.real();
+    case Which::SR: return -z.real();
+    case Which::SM: return -std::abs(z);
+    case Which::LI: return std::abs(z.imag());
+  }
+  return 0.0;
+}
+
 std::vector<Eigen::Index> order_by(const Eigen::VectorXcd& values, Which which) {
   std::vector<Eigen::Index> idx(static_cast<std::size_t>(values.size()));
   std::iota(idx.begin(), idx.end(), Eigen::Index{0});
-  auto key = [&](Eigen::Index i) -> double {
-    const auto& z = values[i];
-    switch (which) {
-      case Which::LM: return std::abs(z);
-      case Which::LR: return z.real();
-      case Which::SR: return -z.real();
-      case Which::SM: return -std::abs(z);
-      case Which::LI: return std::abs(z.imag());
-    }
-    return 0.0;
-  };
+  auto key = [&](Eigen::Index i) { return which_key(values[i], which); };
   std::stable_sort(idx.begin(), idx.end(), [&](Eigen::Index a, Eigen::Index b) {
     const double ka = key(a), kb = key(b);
     // Treat keys equal to rounding as ties so that conjugates (equal |z|, equal Re) stay together.

@@ -2,6 +2,7 @@
 #pragma once
 #include <Eigen/Core>
 
+#include <complex>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,9 @@ enum class Which { LM, LR, SR, SM, LI };
 
 Which parse_which(const std::string& s);  // throws ValueError naming the valid choices
 const char* to_string(Which w);
+
+/// The number `which` maximises: |z| for LM, Re z for LR, -Re z for SR, -|z| for SM, |Im z| for LI.
+double which_key(const std::complex<double>& z, Which which);
 
 /// Indices of `values` in the order `which` prefers (best first). Ties are broken by the other
 /// component so that a complex-conjugate pair is adjacent, positive imaginary part first; the order is
