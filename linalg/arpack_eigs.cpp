@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "linalg/error.hpp"
-#include "linalg/spectra_eigs.hpp"  // detail::finish_with_true_residuals, normal_start, auto_ncv
+#include "linalg/spectra_eigs.hpp"  // detail::check_krylov_options, finish_with_true_residuals, normal_start, auto_ncv
 
 // arpack-ng's ISO C bindings (declared here: <arpack/arpack.h> also declares the complex variants with
 // C99 `_Complex`, which is not C++).
@@ -78,13 +78,7 @@ EigResult arpack_eigs(const LinearOperator& op, const ArpackOptions& opt) {
   const std::int64_t matvecs0 = op.matvecs();
   const std::int64_t n64 = op.size();
   const std::int64_t k = opt.k;
-  CONVDYN_CHECK(k >= 1 && k <= n64 - 2, ValueError,
-                "arpack: k={} must be in [1, n-2]=[1, {}] (for k >= n-1 use the dense method)", k, n64 - 2);
-  CONVDYN_CHECK(opt.ncv == 0 || (opt.ncv >= k + 2 && opt.ncv <= n64), ValueError,
-                "arpack: ncv={} must be in [k+2, n]=[{}, {}] (or 0 for automatic)", opt.ncv, k + 2, n64);
-  CONVDYN_CHECK(opt.tol > 0.0 && opt.tol < 1.0, ValueError, "arpack: tol={} must be in (0, 1)", opt.tol);
-  CONVDYN_CHECK(opt.max_iterations >= 1, ValueError, "arpack: max_iterations={} must be >= 1",
-                opt.max_iterations);
+  detail::check_krylov_options("arpack", n64, k, opt.ncv, opt.tol, opt.max_iterations);
   CONVDYN_CHECK(n64 <= 2147483647 / 4, ValueError, "arpack: n={} too large for 32-bit ARPACK indices", n64);
   const a_int n = static_cast<a_int>(n64);
   const a_int nev = static_cast<a_int>(k);

@@ -150,6 +150,16 @@ void finish_with_true_residuals(const LinearOperator& op, const Eigen::VectorXcd
   out.tol = tol;
 }
 
+void check_krylov_options(const char* name, std::int64_t n, std::int64_t k, std::int64_t ncv, double tol,
+                          int max_iterations) {
+  CONVDYN_CHECK(k >= 1 && k <= n - 2, ValueError,
+                "{}: k={} must be in [1, n-2]=[1, {}] (for k >= n-1 use the dense method)", name, k, n - 2);
+  CONVDYN_CHECK(ncv == 0 || (ncv >= k + 2 && ncv <= n), ValueError,
+                "{}: ncv={} must be in [k+2, n]=[{}, {}] (or 0 for automatic)", name, ncv, k + 2, n);
+  CONVDYN_CHECK(tol > 0.0 && tol < 1.0, ValueError, "{}: tol={} must be in (0, 1)", name, tol);
+  CONVDYN_CHECK(max_iterations >= 1, ValueError, "{}: max_iterations={} must be >= 1", name, max_iterations);
+}
+
 }  // namespace detail
 
 EigResult spectra_eigs(const LinearOperator& op, const SpectraOptions& opt) {
@@ -157,13 +167,7 @@ EigResult spectra_eigs(const LinearOperator& op, const SpectraOptions& opt) {
   const std::int64_t matvecs0 = op.matvecs();
   const std::int64_t n = op.size();
   const std::int64_t k = opt.k;
-  CONVDYN_CHECK(k >= 1 && k <= n - 2, ValueError,
-                "spectra: k={} must be in [1, n-2]=[1, {}] (for k >= n-1 use the dense method)", k, n - 2);
-  CONVDYN_CHECK(opt.ncv == 0 || (opt.ncv >= k + 2 && opt.ncv <= n), ValueError,
-                "spectra: ncv={} must be in [k+2, n]=[{}, {}] (or 0 for automatic)", opt.ncv, k + 2, n);
-  CONVDYN_CHECK(opt.tol > 0.0 && opt.tol < 1.0, ValueError, "spectra: tol={} must be in (0, 1)", opt.tol);
-  CONVDYN_CHECK(opt.max_iterations >= 1, ValueError, "spectra: max_iterations={} must be >= 1",
-                opt.max_iterations);
+  detail::check_krylov_options("spectra", n, k, opt.ncv, opt.tol, opt.max_iterations);
   const std::int64_t ncv = detail::auto_ncv(opt.ncv, k, n);
 
   SpectraOperator sop(op);

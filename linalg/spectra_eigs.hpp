@@ -68,6 +68,12 @@ void finish_with_true_residuals(const LinearOperator& op, const Eigen::VectorXcd
 /// Standard normal vector of length n from std::mt19937_64(seed) (as krylov_schur's start vector).
 Eigen::VectorXd normal_start(std::int64_t n, std::uint64_t seed);
 
+/// Validates the options the Krylov adaptors share; `name` prefixes the messages ("spectra", "arpack").
+/// Throws ValueError for k outside [1, n-2], ncv outside [k+2, n] (0 = automatic), tol outside (0, 1) or
+/// max_iterations < 1.
+void check_krylov_options(const char* name, std::int64_t n, std::int64_t k, std::int64_t ncv, double tol,
+                          int max_iterations);
+
 /// ncv = 0 means min(max(2k+1, k+20), n).
 std::int64_t auto_ncv(std::int64_t ncv, std::int64_t k, std::int64_t n);
 
