@@ -4,11 +4,13 @@
 #include <openssl/evp.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
 #include "linalg/error.hpp"
 #include "model/pth_reader.hpp"
+#include "model/tf_bundle.hpp"
 
 namespace convdyn::model {
 
@@ -18,16 +20,20 @@ const at::Tensor& Checkpoint::get(const std::string& name) const {
   return it->second;
 }
 
-std::string sha256_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+namespace {
+// SHA-256 of the files' bytes, one after the other.
+std::string sha256_files(const std::vector<std::string>& paths) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   CONVDYN_CHECK(ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1, IoError,
-                "{}: cannot initialise SHA-256", path);
+                "{}: cannot initialise SHA-256", paths.empty() ? "" : paths.front());
   std::vector<char> buf(1 << 20);
-  while (f) {
-    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (f.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(f.gcount()));
+  for (const auto& path : paths) {
+    std::ifstream f(path, std::ios::binary);
+    CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+    while (f) {
+      f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      if (f.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(f.gcount()));
+    }
   }
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -36,6 +42,34 @@ std::string sha256_file(const std::string& path) {
   for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
   return hex;
 }
+
+// A TensorFlow tensor bundle: its float32/float64 variables in key order, without optimiser slots and
+// global_step; other dtypes (e.g. TF2's DT_STRING object graph) are skipped.
+Checkpoint load_tf_checkpoint(const std::string& path, const LoadOptions& opt) {
+  CONVDYN_CHECK(opt.key.empty(), ValueError,
+                "{}: --key '{}' selects a state dict inside a PyTorch checkpoint; a TensorFlow bundle has none",
+                path, opt.key);
+  const TfBundle b = read_tf_bundle(path);
+  Checkpoint c;
+  c.path = path;
+  c.format = "tf-bundle";
+  for (const auto& e : b.entries) {
+    if ((e.dtype != "float32" && e.dtype != "float64") || is_optimizer_slot(e.name)) continue;
+    c.tensors.emplace(e.name, read_tf_tensor(b, e));
+    c.names.push_back(e.name);
+  }
+  CONVDYN_CHECK(!c.names.empty(), ValueError,
+                "{}: the TensorFlow checkpoint holds no float32/float64 model variables ({} entries, all optimiser "
+                "state or other dtypes)",
+                path, b.entries.size());
+  std::vector<std::string> files{b.index_path};
+  files.insert(files.end(), b.shard_paths.begin(), b.shard_paths.end());
+  c.sha256 = sha256_files(files);
+  return c;
+}
+}  // namespace
+
+std::string sha256_file(const std::string& path) { return sha256_files({path}); }
 
 namespace {
 
@@ -90,6 +124,11 @@ const PyValue* find_state_dict(const PyValue& root, const std::string& path, con
 }  // namespace
 
 Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
+  // A bundle by content; a prefix whose .index is damaged goes there too, for the error that names it.
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  if (is_tf_bundle(path) || (!fs::exists(path, ec) && fs::is_regular_file(path + ".index", ec)))
+    return load_tf_checkpoint(path, opt);
   PyRef root = read_pth(path);
   Checkpoint c;
   c.path = path;

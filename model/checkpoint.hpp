@@ -18,8 +18,9 @@ struct LoadOptions {
 
 struct Checkpoint {
   std::string path;
-  std::string sha256;         ///< of the file's bytes, lowercase hex
-  std::string format;         ///< "pytorch-zip"
+  std::string sha256;         ///< of the file's bytes, lowercase hex; for a TensorFlow bundle, of the
+                              ///< index file's bytes followed by each data shard's bytes in shard order
+  std::string format;         ///< "pytorch-zip" or "tf-bundle"
   std::string state_key;      ///< where the state dict was found ("" = top level)
   std::string stripped_prefix;  ///< "module." when saved from DataParallel/DDP, else ""
   std::vector<std::string> names;            ///< tensor names in file order, prefix stripped
@@ -30,8 +31,10 @@ struct Checkpoint {
   const at::Tensor& get(const std::string& name) const;
 };
 
-/// Reads `path` (format recognised by content). Throws IoError / ValueError with a one-line message
-/// that names the file.
+/// Reads `path` (format recognised by content): a torch.save zip, or a TensorFlow tensor bundle given by its
+/// prefix (`.../model.ckpt`) or its `.index` file, whose float32/float64 variables become the tensors in key
+/// order (TF layout kept; optimiser slots and global_step left out, see model/tf_bundle.hpp). Throws
+/// IoError / ValueError with a one-line message that names the file.
 Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {});
 
 /// SHA-256 of a file's bytes (lowercase hex).

@@ -3,7 +3,7 @@
 # each for FUZZ_SECONDS. Any finding (crash, sanitizer report, leak, uncaught non-convdyn exception,
 # timeout, out-of-memory) fails the script; the input is left in build-fuzz/artifacts/<target>/.
 #
-# Usage: scripts/fuzz.sh [target ...]          (default: all three targets)
+# Usage: scripts/fuzz.sh [target ...]          (default: all targets)
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 60; libFuzzer -max_total_time)
 #   FUZZ_JOBS     build parallelism (default 2)
@@ -18,7 +18,7 @@ FUZZ_JOBS=${FUZZ_JOBS:-2}
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_ARGS=${FUZZ_ARGS:-}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_unpickle fuzz_pth fuzz_inputs)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_unpickle fuzz_pth fuzz_inputs fuzz_tf_bundle)
 
 # Fuzzing needs clang's libFuzzer and sanitizer runtimes (only here, not in install-deps.sh).
 FUZZ_PKGS="clang-14 libclang-rt-14-dev"
@@ -43,7 +43,7 @@ cmake --build "$FUZZ_BUILD" -j "$FUZZ_JOBS"
 # Seed corpora from the test fixtures (and every committed regression input). libFuzzer adds the new
 # interesting inputs it finds to the same folders, so later runs start from there.
 corpus=$FUZZ_BUILD/corpus
-mkdir -p "$corpus"/fuzz_unpickle "$corpus"/fuzz_pth "$corpus"/fuzz_inputs
+mkdir -p "$corpus"/fuzz_unpickle "$corpus"/fuzz_pth "$corpus"/fuzz_inputs "$corpus"/fuzz_tf_bundle
 cp -f tests/fixtures/*.pth "$corpus"/fuzz_pth/
 cp -f tests/fixtures/inputs/*.npy tests/fixtures/inputs/*ubyte* tests/fixtures/inputs/bad_random.bin \
   "$corpus"/fuzz_inputs/   # not the .h5 files: fuzz_inputs skips HDF5 (see fuzz/fuzz_inputs.cpp)
@@ -60,7 +60,19 @@ for f in sys.argv[2:]:
     except (zipfile.BadZipFile, OSError, EOFError):
         pass  # the bad_*.pth fixtures that are not zips
 PY
-for t in fuzz_unpickle fuzz_pth fuzz_inputs; do
+# fuzz_tf_bundle inputs: uint32 LE shard length, the data shard, then the index (see fuzz/fuzz_tf_bundle.cpp).
+/usr/bin/python3 - "$corpus/fuzz_tf_bundle" tests/fixtures/tf_fixture/*/*.index tests/fixtures/tf_roundtrip/*.index \
+  tests/fixtures/tf_bad/*.index <<'PY'
+import os, struct, sys
+out = sys.argv[1]
+for index in sys.argv[2:]:
+    shard = index[:-len(".index")] + ".data-00000-of-00001"
+    data = open(shard, "rb").read() if os.path.exists(shard) else b""
+    name = os.path.basename(os.path.dirname(index)) + "_" + os.path.basename(index)[:-len(".index")]
+    with open(os.path.join(out, name + ".bin"), "wb") as o:
+        o.write(struct.pack("<I", len(data)) + data + open(index, "rb").read())
+PY
+for t in fuzz_unpickle fuzz_pth fuzz_inputs fuzz_tf_bundle; do
   if [ -d tests/fixtures/fuzz-regressions/$t ]; then
     find tests/fixtures/fuzz-regressions/$t -type f -exec cp -f {} "$corpus/$t/" \;
   fi

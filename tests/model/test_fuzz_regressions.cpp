@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "model/inputs.hpp"
 #include "model/pickle.hpp"
 #include "model/pth_reader.hpp"
+#include "model/tf_bundle.hpp"
 
 using namespace convdyn;
 using namespace convdyn::model;
@@ -42,6 +44,39 @@ void run_unpickle(const std::string& path) {  // fuzz/fuzz_unpickle.cpp
 }
 void run_pth(const std::string& path) { read_pth(path); }          // fuzz/fuzz_pth.cpp
 void run_inputs(const std::string& path) { read_images(path); }    // fuzz/fuzz_inputs.cpp
+// fuzz/fuzz_tf_bundle.cpp: uint32 LE shard length n, n shard bytes, the rest the index; read with checksums
+// off, then on.
+void run_tf_bundle(const std::string& path) {
+  const std::string bytes = slurp(path);
+  std::uint32_t len = 0;
+  std::size_t at = 0;
+  if (bytes.size() >= 4) {
+    std::memcpy(&len, bytes.data(), 4);
+    at = 4;
+  }
+  const std::size_t n = std::min<std::size_t>(len, bytes.size() - at);
+  const std::string prefix =
+      (fs::temp_directory_path() / ("convdyn-fuzz-replay-" + fs::path(path).stem().string())).string();
+  std::ofstream(prefix + ".data-00000-of-00001", std::ios::binary) << bytes.substr(at, n);
+  std::ofstream(prefix + ".index", std::ios::binary) << bytes.substr(at + n);
+  for (const bool verify : {false, true}) {
+    TfBundleReadOptions opt;
+    opt.verify_checksums = verify;
+    try {
+      const TfBundle b = read_tf_bundle(prefix, opt);
+      for (const auto& e : b.entries) {
+        try {
+          read_tf_tensor(b, e);
+        } catch (const convdyn::Error&) {
+        }
+      }
+    } catch (const convdyn::Error&) {
+    }
+  }
+  is_tf_bundle(prefix);
+  fs::remove(prefix + ".index");
+  fs::remove(prefix + ".data-00000-of-00001");
+}
 
 std::vector<std::string> inputs_of(const std::string& target) {
   std::vector<std::string> files;
@@ -84,6 +119,7 @@ std::string error_of(const std::function<void(const std::string&)>& entry, const
 TEST(FuzzRegressions, Unpickle) { replay("fuzz_unpickle", run_unpickle); }
 TEST(FuzzRegressions, Pth) { replay("fuzz_pth", run_pth); }
 TEST(FuzzRegressions, Inputs) { replay("fuzz_inputs", run_inputs); }
+TEST(FuzzRegressions, TfBundle) { replay("fuzz_tf_bundle", run_tf_bundle); }
 
 // The specific verdicts of the inputs behind the fixes (see model/pickle.cpp and model/pth_reader.cpp).
 TEST(FuzzRegressions, CyclesAndDeepChainsAreRefused) {
