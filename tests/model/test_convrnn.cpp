@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -416,9 +417,15 @@ TEST(ZooModel, BundlesMatchReference) {
       GTEST_SKIP() << "the checkpoint reader does not read TF bundles yet: " << e.what();
     }
     ASSERT_TRUE(looks_like_convrnn(ck));
-    ZooOptions opt;
-    opt.size = std::make_pair<std::int64_t, std::int64_t>(6, 6);
+    EXPECT_EQ(ck.format, "tf-bundle");
+    ZooOptions opt;  // the spatial size of each layer: that of its expected fixed point (--size)
+    for (const auto& [k, t] : exp.tensors) {
+      const auto p = b + "/";
+      if (k.compare(0, p.size(), p) == 0 && k.size() > 12 && k.compare(k.size() - 12, 12, "/fixed_point") == 0)
+        opt.sizes[k.substr(p.size(), k.size() - 12 - p.size())] = {t.size(2), t.size(3)};
+    }
     const auto zoo = load_convrnn(ck, opt);
+    EXPECT_EQ(zoo.layers.size(), opt.sizes.size());
     EXPECT_EQ(zoo.family.substr(0, zoo.family.rfind('_')), b.substr(0, b.rfind('_')));
     for (const auto& L : zoo.layers) {
       SCOPED_TRACE(L.name);
