@@ -437,8 +437,14 @@ TEST(ZooModel, BundlesMatchReference) {
       EXPECT_TRUE(fp.converged) << fp.status;
       EXPECT_LT(max_abs(fp.state, exp.get(key + "/fixed_point")), 1e-9);
       CellJacobian J(L.cell, {}, fp.state);
-      const double err = max_abs(J.to_dense(), exp.get(key + "/jac"));
+      const auto dense = J.to_dense();
+      const double err = max_abs(dense, exp.get(key + "/jac"));
       EXPECT_LT(err, 1e-7);
+      // spectral radius against the reference's eigenvalues
+      const double rho = at::linalg_eigvals(dense).abs().max().item<double>();
+      const double rho_ref =
+          at::sqrt(exp.get(key + "/eigvals_real").square() + exp.get(key + "/eigvals_imag").square()).max().item<double>();
+      EXPECT_NEAR(rho, rho_ref, 1e-7);
       std::printf("  bundle %-26s %-7s %-60s jac max |err| %.2e\n", b.c_str(), L.name.c_str(),
                   L.cell.describe().c_str(), err);
     }
