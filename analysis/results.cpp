@@ -171,6 +171,9 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   write_attr(id, "matvecs", static_cast<long long>(r.matvecs));
   write_attr(id, "restarts", static_cast<long long>(r.restarts));
   write_attr(id, "stop_reason", std::string(linalg::to_string(r.reason)));
+  write_attr(id, "search_rounds", static_cast<long long>(r.search_rounds));
+  write_attr(id, "search_found", static_cast<long long>(r.search_found));
+  write_attr(id, "search_complete", static_cast<long long>(r.search_complete ? 1 : 0));
   write_attr(id, "all_converged", static_cast<long long>(r.all_converged() ? 1 : 0));
   g.close(what);
 }

@@ -45,13 +45,20 @@ LayerInfo layer_info(const model::RecurrentLayer& layer, const std::string& padd
   return info;
 }
 
+c10::ScalarType spectrum_dtype(const SpectrumOptions& opt) { return parse_dtype(opt.dtype); }
+c10::Device spectrum_device(const SpectrumOptions& opt) { return parse_device(opt.device); }
+
 LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const SpectrumOptions& opt) {
-  const auto dtype = parse_dtype(opt.dtype);
   const auto device = parse_device(opt.device);
-  linalg::ConvOperator op(layer.weight, layer.height, layer.width, linalg::parse_padding(opt.padding), dtype,
-                          device);
+  linalg::ConvOperator op(layer.weight, layer.height, layer.width, linalg::parse_padding(opt.padding),
+                          parse_dtype(opt.dtype), device);
+  return compute_spectrum(op, layer_info(layer, opt.padding, opt.dtype, device.str()), opt);
+}
+
+LayerSpectrum compute_spectrum(const linalg::LinearOperator& op, const LayerInfo& info, const SpectrumOptions& opt) {
   LayerSpectrum out;
-  out.layer = layer_info(layer, opt.padding, opt.dtype, device.str());
+  out.layer = info;
+  const std::string& layer_name = info.name;
   CONVDYN_CHECK(opt.k >= 0, ValueError, "--k {} must be >= 0 (0 = all, dense only)", opt.k);
   if (opt.method == "dense") {
     linalg::DenseEigOptions d;
@@ -69,6 +76,7 @@ LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const Spectru
     ko.tol = opt.tol;
     ko.max_restarts = opt.max_restarts;
     ko.seed = opt.seed;
+    ko.verify = opt.verify;
     ko.vectors = opt.vectors;
     if (opt.progress) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -79,7 +87,7 @@ LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const Spectru
         if (now - t0 < std::chrono::seconds(2) || now - last < std::chrono::seconds(1)) return;
         last = now;
         opt.progress(fmt::format("  [{}] restart {}, {}/{} converged, worst residual estimate {:.1e}, {} matvecs",
-                                 layer.name, p.restart, p.converged, opt.k, p.worst_estimate, p.matvecs));
+                                 layer_name, p.restart, p.converged, opt.k, p.worst_estimate, p.matvecs));
       };
     }
     out.result = linalg::krylov_schur(op, ko);

@@ -1,5 +1,8 @@
 // Spectrum of one recurrent operator, by the method the user chose.
 #pragma once
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -9,6 +12,9 @@
 
 namespace convdyn::model {
 struct RecurrentLayer;
+}
+namespace convdyn::linalg {
+class LinearOperator;
 }
 
 namespace convdyn::analysis {
@@ -27,11 +33,16 @@ struct SpectrumOptions {
   std::int64_t ncv = 0;           ///< subspace size; 0 = automatic
   int max_restarts = 1000;
   std::uint64_t seed = 0;         ///< start vector seed
+  bool verify = false;            ///< krylov-schur: search rounds after convergence (KrylovSchurOptions::verify)
   std::int64_t steps = 300;       ///< arnoldi-qr: Arnoldi steps (the published setting)
   int qr_iters = 5000;            ///< arnoldi-qr: unshifted QR iterations (the published setting)
   /// Progress lines for long runs (nullptr: silent).
   std::function<void(const std::string&)> progress;
 };
+
+/// opt.dtype and opt.device parsed (ValueError / DeviceError for unknown or unavailable ones).
+c10::ScalarType spectrum_dtype(const SpectrumOptions& opt);
+c10::Device spectrum_device(const SpectrumOptions& opt);
 
 /// The method names `compute_spectrum` accepts.
 std::vector<std::string> spectrum_methods();
@@ -42,5 +53,9 @@ LayerInfo layer_info(const model::RecurrentLayer& layer, const std::string& padd
 
 /// Builds the layer's operator and computes its spectrum. Throws ValueError for bad options.
 LayerSpectrum compute_spectrum(const model::RecurrentLayer& layer, const SpectrumOptions& opt);
+
+/// The spectrum of any operator (e.g. a cell Jacobian), recorded under `info` (opt.dtype/device/padding
+/// are not used to build anything here: `op` already has its dtype and device).
+LayerSpectrum compute_spectrum(const linalg::LinearOperator& op, const LayerInfo& info, const SpectrumOptions& opt);
 
 }  // namespace convdyn::analysis

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "analysis/detail/eigs.hpp"
 #include "analysis/spectrum.hpp"
 #include "linalg/conv_operator.hpp"
 #include "linalg/dense_eig.hpp"
@@ -28,42 +29,12 @@ const char* to_string(Verdict v) {
 
 namespace {
 
-// Below this size the dense solve is cheaper than any iteration and is exact; residuals are still computed.
-constexpr std::int64_t kDenseBelow = 200;
-
 linalg::EigResult eigs(const linalg::LinearOperator& op, linalg::Which which, const StabilityOptions& opt) {
-  const std::int64_t n = op.size();
-  if (n <= kDenseBelow || opt.k > n - 3) {
-    linalg::DenseEigOptions d;
-    d.which = which;
-    d.k = std::min(opt.k, n);
-    d.vectors = true;
-    d.max_n = std::max<std::int64_t>(n, kDenseBelow);
-    auto r = linalg::dense_eig(op, d);
-    // Dense residuals are at rounding level; flag them against the same tolerance as iterative ones.
-    r.tol = opt.tol;
-    for (Eigen::Index i = 0; i < r.size(); ++i)
-      r.converged[i] = r.residuals[i] <= opt.tol * std::max(1.0, std::abs(r.values[i]));
-    return r;
-  }
-  linalg::KrylovSchurOptions ko;
-  ko.k = opt.k;
-  ko.which = which;
-  ko.tol = opt.tol;
-  ko.max_restarts = opt.max_restarts;
-  return linalg::krylov_schur(op, ko);
+  return detail::solve_eigs(op, which, opt.k, opt.tol, opt.max_restarts);
 }
-
-double max_real(const linalg::EigResult& r) {
-  double m = -INFINITY;
-  for (Eigen::Index i = 0; i < r.size(); ++i) m = std::max(m, r.values[i].real());
-  return m;
-}
-double max_abs(const linalg::EigResult& r) {
-  double m = 0;
-  for (Eigen::Index i = 0; i < r.size(); ++i) m = std::max(m, std::abs(r.values[i]));
-  return m;
-}
+using detail::max_abs;
+using detail::max_real;
+using detail::write_eigs;
 
 void say(const StabilityOptions& opt, const std::string& s) {
   if (opt.progress) opt.progress(s);
@@ -203,19 +174,6 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
   }
   return rep;
 }
-
-namespace {
-void write_eigs(ResultsGroup& g, const char* name, const linalg::EigResult& r) {
-  auto e = g.group(name);
-  e.dataset("eigenvalues", r.values);
-  if (r.residuals.size() == r.values.size()) e.dataset("residuals", r.residuals);
-  e.attr("method", r.method);
-  e.attr("which", linalg::to_string(r.which));
-  e.attr("tol", r.tol);
-  e.attr("all_converged", r.all_converged());
-  e.attr("matvecs", static_cast<long long>(r.matvecs));
-}
-}  // namespace
 
 void write_stability(ResultsWriter& out, const StabilityReport& rep) {
   auto root = out.group("stability");

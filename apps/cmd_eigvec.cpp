@@ -63,6 +63,9 @@ c10::ScalarType parse_dtype(const std::string& s) {
 int run_eigvec(EigvecArgs& a) {
   a.opt.fallback = !a.no_fallback;
   auto m = load_model(a.ckpt, {a.layer});
+  CONVDYN_CHECK(!m.zoo, ValueError,
+                "{}: eigvec runs on CordsNet areas and kernels; for a ConvRNN zoo operator use "
+                "`convdyn spectrum {} --layer {} --vectors`", a.ckpt.path, a.ckpt.path, a.layer);
   const auto& layer = m.net.layer(a.layer);
   // Open the output before computing: an unwritable destination fails now, not after the solve.
   std::optional<analysis::ResultsWriter> writer;

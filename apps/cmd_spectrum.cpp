@@ -7,6 +7,7 @@
 
 #include "analysis/results.hpp"
 #include "analysis/spectrum.hpp"
+#include "analysis/zoo.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "linalg/error.hpp"
@@ -25,6 +26,7 @@ struct SpectrumArgs {
   bool quiet = false;
   bool vectors = false;
   bool allow_unconverged = false;
+  std::string drive;  ///< zoo: the cell input x for the Jacobians
   analysis::SpectrumOptions opt;
 };
 
@@ -40,6 +42,9 @@ void print_layer(const analysis::LayerSpectrum& s, std::int64_t show) {
              L.padding, L.parametrisation);
   std::string extra;
   if (r.method != "dense") extra = fmt::format(", {} matvecs, {} restarts, {}", r.matvecs, r.restarts, to_string(r.reason));
+  if (r.search_rounds > 0)
+    extra += fmt::format("; search: {} round(s), {} missed pair(s) found, {}", r.search_rounds, r.search_found,
+                         r.search_complete ? "complete" : "INCOMPLETE (round budget exhausted)");
   fmt::print("  method {}, which {}, {} eigenvalues, {:.3f} s{}\n", r.method, linalg::to_string(r.which),
              r.values.size(), r.seconds, extra);
   const bool have_res = r.residuals.size() == r.values.size();
@@ -62,12 +67,85 @@ void print_layer(const analysis::LayerSpectrum& s, std::int64_t show) {
   }
 }
 
+int report_unconverged(int unconverged, bool allow) {
+  if (unconverged && !allow) {
+    fmt::print(stderr, "error: {} operator(s) did not converge (results are marked unconverged; "
+                       "--allow-unconverged to exit 0)\n", unconverged);
+    return 3;
+  }
+  return 0;
+}
+
+bool check_converged(const analysis::LayerSpectrum& s) {
+  if (s.result.all_converged()) return true;
+  fmt::print(stderr, "warning: {}: {} of {} eigenpairs did not converge to tol {:.1e} ({})\n", s.layer.name,
+             s.result.values.size() - s.result.converged.count(), s.result.values.size(), s.result.tol,
+             linalg::to_string(s.result.reason));
+  return false;
+}
+
+// A ConvRNN zoo checkpoint: cell Jacobians at their fixed points and the cells' linear parts.
+int run_zoo_spectrum(SpectrumArgs& a, const LoadedModel& m) {
+  const auto& zoo = *m.zoo;
+  const auto targets = analysis::zoo_targets(zoo);
+  std::vector<const analysis::ZooTarget*> chosen;
+  if (a.all) {
+    for (const auto& t : targets)
+      if (t.square) chosen.push_back(&t);
+  } else {
+    for (const auto& name : a.layers) chosen.push_back(&analysis::find_zoo_target(targets, name, a.ckpt.path));
+  }
+  analysis::ZooPointOptions point;
+  if (!a.drive.empty()) {
+    std::string layer;
+    for (const auto* t : chosen) {
+      CONVDYN_CHECK(layer.empty() || t->layer == layer, ValueError,
+                    "--drive is the input of one cell layer: choose operators of a single layer with --layer");
+      layer = t->layer;
+    }
+    point.drive = read_drive(a.drive);
+    point.drive_name = a.drive;
+  }
+  const auto dtype = analysis::spectrum_dtype(a.opt);
+  const auto device = analysis::spectrum_device(a.opt);
+  std::optional<analysis::ResultsWriter> writer;
+  if (!a.out.empty())
+    writer.emplace(a.out, a.force,
+                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()},
+                   a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
+  fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture,
+             chosen.size(), a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k),
+             a.opt.dtype);
+  int unconverged = 0;
+  for (const auto* t : chosen) {
+    note(a.quiet, fmt::format("[{}] building ({}) ...", t->name, t->role));
+    auto built = analysis::build_zoo_operator(zoo, *t, point, dtype, device);
+    if (built.has_fixed_point && !built.fixed_point.converged)
+      fmt::print(stderr, "warning: {}: no fixed point reached ({} after {} steps, residual {:.2e}); the Jacobian "
+                         "is taken at the last state\n", t->name, built.fixed_point.status, built.fixed_point.steps,
+                 built.fixed_point.residual);
+    note(a.quiet, fmt::format("[{}] {} (n={}) ...", t->name, a.opt.method, t->n()));
+    auto s = analysis::compute_spectrum(*built.op, built.info, a.opt);
+    print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
+    if (!check_converged(s)) ++unconverged;
+    if (writer) writer->write_layer(s);
+  }
+  if (writer) {
+    writer->commit();
+    fmt::print("\nwrote {}\n", a.out);
+  }
+  return report_unconverged(unconverged, a.allow_unconverged);
+}
+
 int run_spectrum(SpectrumArgs& a) {
   CONVDYN_CHECK(a.all != !a.layers.empty(), ValueError, "give exactly one of --layer NAME or --all");
   a.opt.which = linalg::parse_which(a.which);
   a.opt.vectors = a.vectors;
   if (!a.quiet) a.opt.progress = [](const std::string& line) { note(false, line); };
+  a.ckpt.dtype = a.opt.dtype;
   auto m = load_model(a.ckpt, a.layers);
+  if (m.zoo) return run_zoo_spectrum(a, m);
+  CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
   CONVDYN_CHECK(!(a.all && m.net.layers.empty()), ValueError,
                 "{}: --all needs a recognised architecture (CordsNet); use --layer KEY --size H,W", a.ckpt.path);
   std::vector<const model::RecurrentLayer*> chosen;
@@ -90,24 +168,14 @@ int run_spectrum(SpectrumArgs& a) {
     note(a.quiet, fmt::format("[{}] {} (n={}) ...", layer->name, a.opt.method, layer->n()));
     auto s = analysis::compute_spectrum(*layer, a.opt);
     print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
-    if (!s.result.all_converged()) {
-      ++unconverged;
-      fmt::print(stderr, "warning: {}: {} of {} eigenpairs did not converge to tol {:.1e} ({})\n", layer->name,
-                 s.result.values.size() - s.result.converged.count(), s.result.values.size(), s.result.tol,
-                 linalg::to_string(s.result.reason));
-    }
+    if (!check_converged(s)) ++unconverged;
     if (writer) writer->write_layer(s);
   }
   if (writer) {
     writer->commit();
     fmt::print("\nwrote {}\n", a.out);
   }
-  if (unconverged && !a.allow_unconverged) {
-    fmt::print(stderr, "error: {} operator(s) did not converge (results are marked unconverged; "
-                       "--allow-unconverged to exit 0)\n", unconverged);
-    return 3;
-  }
-  return 0;
+  return report_unconverged(unconverged, a.allow_unconverged);
 }
 }  // namespace
 
@@ -115,7 +183,9 @@ void add_spectrum_command(CLI::App& app) {
   auto a = std::make_shared<SpectrumArgs>();
   auto* cmd = app.add_subcommand("spectrum", "Eigenvalues of recurrent conv operators (table on stdout, HDF5 with --out)");
   add_checkpoint_options(*cmd, a->ckpt);
-  cmd->add_option("--layer", a->layers, "operator to analyse, as printed by inspect (e.g. area_conv.3); repeatable");
+  cmd->add_option("--layer", a->layers,
+                  "operator to analyse, as printed by inspect (e.g. area_conv.3; zoo: conv4 = the cell's state "
+                  "Jacobian at its fixed point, conv4/gates/r/h = a linear part); repeatable");
   cmd->add_flag("--all", a->all, "analyse every recurrent operator of the checkpoint");
   cmd->add_option("--method", a->opt.method,
                   "krylov-schur: restarted Arnoldi, matrix-free, any n, certified residuals (default); "
@@ -128,10 +198,13 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_option("--k", a->opt.k, "number of eigenvalues to report (0 = all, dense only)")->capture_default_str();
   cmd->add_option("--tol", a->opt.tol, "krylov-schur: a pair converged when ||Av - lv|| <= tol * max(1, |l|)")
       ->capture_default_str();
-  cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic, max(2k+1, k+20))")
+  cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic, max(4k, k+40))")
       ->capture_default_str();
   cmd->add_option("--max-restarts", a->opt.max_restarts, "krylov-schur: give up (and report unconverged) after this many restarts")
       ->capture_default_str();
+  cmd->add_flag("--verify", a->opt.verify,
+                "krylov-schur: after convergence, search the complement of the converged pairs from a fresh start "
+                "for eigenvalues the restarts missed (clustered spectra; costs ~1-3x more)");
   cmd->add_option("--steps", a->opt.steps, "arnoldi-qr: Arnoldi steps (published: 300)")->capture_default_str();
   cmd->add_option("--qr-iters", a->opt.qr_iters, "arnoldi-qr: unshifted QR iterations (published: 5000)")
       ->capture_default_str();
@@ -149,6 +222,9 @@ void add_spectrum_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"zero", "circular"}));
   cmd->add_option("--max-dense-n", a->opt.max_dense_n, "largest n the dense method accepts")->capture_default_str();
+  cmd->add_option("--drive", a->drive,
+                  "zoo only: the cell layer's input x after its pre conv (.npy / HDF5 array [Cin,H,W]); default x = 0. "
+                  "Whole-network zoo dynamics from images (feed-forward path, rgc feedback) are not modelled yet");
   cmd->add_flag("--vectors", a->vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
   cmd->add_option("--out", a->out, "write results to this HDF5 file (docs/results-format.md)");
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");

@@ -6,6 +6,7 @@
 
 #include "analysis/results.hpp"
 #include "analysis/stability.hpp"
+#include "analysis/zoo.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "linalg/error.hpp"
@@ -22,8 +23,66 @@ struct StabilityArgs {
   bool force = false;
   bool append = false;
   bool quiet = false;
+  std::string drive;  ///< zoo: the cell input x
   analysis::StabilityOptions opt;
 };
+
+int exit_code(analysis::Verdict v) {
+  switch (v) {
+    case analysis::Verdict::Stable: return 0;
+    case analysis::Verdict::Unstable: return 1;
+    case analysis::Verdict::Undecided: return 3;
+  }
+  return 3;
+}
+
+void print_zoo_report(const analysis::ZooStabilityReport& rep) {
+  fmt::print("\n{:<8} {:<17} {:>8} {:>10} {:>7} {:>10} {:>9} {:>9}  {}\n", "layer", "cell", "n", "fp resid", "steps",
+             "rho(J)", "margin", "||J||_2", "verdict");
+  for (const auto& c : rep.layers)
+    fmt::print("{:<8} {:<17} {:>8} {:>10.2e} {:>7} {:>10.6f} {:>+9.4f} {:>9.4f}  {}\n", c.target.name, c.cell,
+               c.target.n(), c.fixed_point.residual, c.fixed_point.steps, c.spectral_radius, c.margin, c.norm2,
+               analysis::to_string(c.verdict));
+  fmt::print("\n");
+  for (const auto& c : rep.layers) {
+    fmt::print("{:<8} {:<9} {}\n", c.target.name, analysis::to_string(c.verdict), c.reason);
+    if (c.contraction && c.cell != "timedecay")
+      fmt::print("{:<8} certificate: ||J||_2 = {:.6f} < 1: the map contracts near the fixed point\n", "", c.norm2);
+  }
+  fmt::print("\nmodel: {} (each cell layer on its own; drive {})\n", analysis::to_string(rep.verdict), rep.drive);
+}
+
+int run_zoo_stability(StabilityArgs& a, const LoadedModel& m) {
+  CONVDYN_CHECK(a.inputs == "zero", ValueError,
+                "--inputs (images) needs the whole-network zoo dynamics, which convdyn does not model yet; "
+                "use --drive FILE (one cell layer's input x) or the zero drive");
+  analysis::ZooStabilityOptions zo;
+  zo.tol = a.opt.tol;
+  zo.k = a.opt.k;
+  zo.max_restarts = a.opt.max_restarts;
+  zo.point.fixed_point.max_steps = a.opt.max_steps;
+  zo.point.fixed_point.tol = a.opt.fixed_point_tol;
+  zo.progress = a.opt.progress;
+  if (!a.drive.empty()) {
+    CONVDYN_CHECK(m.zoo->layers.size() == 1, ValueError,
+                  "--drive is the input of one cell layer, but {} has {} cell layers", a.ckpt.path, m.zoo->layers.size());
+    zo.point.drive = read_drive(a.drive);
+    zo.point.drive_name = a.drive;
+  }
+  std::optional<analysis::ResultsWriter> writer;
+  if (!a.out.empty())
+    writer.emplace(a.out, a.force, analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()},
+                   a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
+  fmt::print("{}: {}, drive {}\n", a.ckpt.path, m.net.architecture, zo.point.drive_name);
+  const auto rep = analysis::analyse_zoo_stability(*m.zoo, zo);
+  print_zoo_report(rep);
+  if (writer) {
+    analysis::write_zoo_stability(*writer, rep);
+    writer->commit();
+    fmt::print("wrote {}\n", a.out);
+  }
+  return exit_code(rep.verdict);
+}
 
 void print_report(const analysis::StabilityReport& rep) {
   fmt::print("\n{:<13} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "area", "n", "max Re(W)", "margin",
@@ -62,7 +121,10 @@ void print_report(const analysis::StabilityReport& rep) {
 
 int run_stability(StabilityArgs& a) {
   if (!a.quiet) a.opt.progress = [](const std::string& s) { note(false, s); };
+  a.ckpt.dtype = a.opt.dtype;
   auto m = load_model(a.ckpt, {});
+  if (m.zoo) return run_zoo_stability(a, m);
+  CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
   CONVDYN_CHECK(!m.net.layers.empty() && m.net.architecture.rfind("CordsNet", 0) == 0, ValueError,
                 "{}: stability needs a CordsNet checkpoint (architecture not recognised)", a.ckpt.path);
   at::Tensor images;
@@ -83,12 +145,7 @@ int run_stability(StabilityArgs& a) {
     writer->commit();
     fmt::print("wrote {}\n", a.out);
   }
-  switch (rep.verdict) {
-    case analysis::Verdict::Stable: return 0;
-    case analysis::Verdict::Unstable: return 1;
-    case analysis::Verdict::Undecided: return 3;
-  }
-  return 3;
+  return exit_code(rep.verdict);
 }
 }  // namespace
 
@@ -99,12 +156,17 @@ void add_stability_command(CLI::App& app) {
       "Is the model stable, where, and by what margin? Per area: rightmost eigenvalue of W (linear model),\n"
       "local stability of the discrete map at the fixed point of each input, the contraction certificate\n"
       "||W||_2 < 1 and the numerical abscissa. Exit code 0 only when every area is STABLE (1 UNSTABLE,\n"
-      "3 UNDECIDED, 2 error).");
+      "3 UNDECIDED, 2 error).\n"
+      "ConvRNN zoo checkpoints: per cell layer, the spectral radius of the state Jacobian at the cell's fixed\n"
+      "point under a constant drive (--drive, default x = 0) and ||J||_2; timedecay has J = m I. Whole-network\n"
+      "zoo dynamics from images (feed-forward path, rgc feedback) are not modelled yet.");
   add_checkpoint_options(*cmd, a->ckpt);
   cmd->add_option("--inputs", a->inputs,
                   "zero (spontaneous activity only), or images: .npy / HDF5 [N,C,H,W] or MNIST IDX "
                   "(*-images-idx3-ubyte[.gz]); uint8 pixels are divided by 255. The zero input is always analysed")
       ->capture_default_str();
+  cmd->add_option("--drive", a->drive,
+                  "zoo only (one cell layer): the layer's input x after its pre conv, .npy / HDF5 [Cin,H,W]");
   cmd->add_option("--limit", a->limit, "analyse at most this many images")->capture_default_str();
   cmd->add_option("--alpha", a->opt.alpha, "dt / T of the discrete dynamics (0.2 in the release)")->capture_default_str();
   cmd->add_option("--tol", a->opt.tol, "eigen-residual tolerance of every solve")->capture_default_str();

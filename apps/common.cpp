@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "linalg/error.hpp"
+#include "model/inputs.hpp"
 
 namespace convdyn::apps {
 
@@ -35,19 +36,50 @@ void note(bool quiet, const std::string& msg) {
 }
 
 void add_checkpoint_options(CLI::App& cmd, CheckpointArgs& a) {
-  cmd.add_option("checkpoint", a.path, "PyTorch checkpoint (.pth/.pt, torch.save zip format)")->required();
+  cmd.add_option("checkpoint", a.path,
+                 "PyTorch checkpoint (.pth/.pt, torch.save zip format), or a TensorFlow 1 checkpoint given by its "
+                 "prefix (model.ckpt) or .index file (ConvRNN model zoo); recognised by content")
+      ->required();
   cmd.add_option("--key", a.key,
                  "where the state dict sits in a training checkpoint, e.g. model_state_dict "
                  "(default: the top level, else the usual keys)");
-  cmd.add_option("--size", a.size, "H,W grid for a kernel given by key with --layer (non-CordsNet checkpoints)")
+  cmd.add_option("--size", a.size,
+                 "H,W grid: for a kernel given by key with --layer (non-CordsNet checkpoints), or for every cell "
+                 "layer of a ConvRNN zoo model (default: the zoo's shallow/intermediate geometry)")
       ->delimiter(',')
       ->expected(2);
+}
+
+at::Tensor read_drive(const std::string& path) {
+  if (path.empty()) return {};
+  model::InputOptions io;
+  io.scale = 1.0;  // values as stored, uint8 included
+  auto t = model::read_images(path, io);  // [N, C, H, W]; a 3-D array [Cin, H, W] arrives as [Cin, 1, H, W]
+  if (t.size(0) > 1) {
+    CONVDYN_CHECK(t.size(1) == 1, ValueError,
+                  "{}: a drive is one array [Cin, H, W] or [1, Cin, H, W], not [{}]", path, fmt::join(t.sizes(), ", "));
+    t = t.reshape({1, t.size(0), t.size(2), t.size(3)});
+  }
+  return t;
 }
 
 LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys) {
   model::LoadOptions lo;
   lo.key = a.key;
-  LoadedModel m{model::load_checkpoint(a.path, lo), {}};
+  LoadedModel m{model::load_checkpoint(a.path, lo), {}, std::nullopt};
+  if (model::looks_like_convrnn(m.ckpt)) {
+    model::ZooOptions zo;
+    if (!a.size.empty()) {
+      CONVDYN_CHECK(a.size.size() == 2 && a.size[0] > 0 && a.size[1] > 0, ValueError, "--size needs H,W > 0");
+      zo.size = std::make_pair(a.size[0], a.size[1]);
+    }
+    CONVDYN_CHECK(a.dtype == "float64" || a.dtype == "float32", ValueError, "unknown dtype '{}'", a.dtype);
+    zo.dtype = a.dtype == "float32" ? c10::ScalarType::Float : c10::ScalarType::Double;
+    m.zoo = model::load_convrnn(m.ckpt, zo);
+    m.net.path = a.path;
+    m.net.architecture = fmt::format("ConvRNN zoo ({}, {} cell layers)", m.zoo->family, m.zoo->layers.size());
+    return m;
+  }
   if (auto net = model::detect_cordsnet(m.ckpt); net && a.size.empty()) {
     m.net = std::move(*net);
     return m;

@@ -26,6 +26,11 @@ struct EigResult {
   std::int64_t matvecs = 0, restarts = 0;
   double seconds = 0.0;
   StopReason reason = StopReason::NotIterative;
+  /// krylov-schur only (see KrylovSchurOptions::verify): search rounds run after the first convergence,
+  /// pairs they found that the first convergence had missed, and whether the last round ended with the
+  /// best remaining eigenvalue outside the k returned.
+  std::int64_t search_rounds = 0, search_found = 0;
+  bool search_complete = false;
 
   Eigen::Index size() const { return values.size(); }
   bool all_converged() const { return converged.size() == values.size() && converged.all(); }

@@ -31,6 +31,7 @@ struct Evaluation {
   Eigen::VectorXcd values;
   Eigen::VectorXd residuals;
   Eigen::MatrixXcd vectors;
+  std::vector<Index> block_start;  // position in T of the Schur block each value comes from
   bool all_converged = false;
   double worst_ratio = 0.0;  // max residual / (tol * max(1, |lambda|))
 };
@@ -75,6 +76,7 @@ Evaluation evaluate(const LinearOperator& op, const KrylovSchurDecomposition& de
   std::vector<cd> vals;
   std::vector<double> res;
   std::vector<Eigen::VectorXcd> vecs;
+  std::vector<Index> starts;
   row = 0;
   for (const auto& b : blocks) {
     double rn = 0.0, xn = 0.0;
@@ -91,10 +93,12 @@ Evaluation evaluate(const LinearOperator& op, const KrylovSchurDecomposition& de
     }
     vals.push_back(b.value);
     res.push_back(resid);
+    starts.push_back(b.start);
     if (vectors) vecs.push_back(v);
     if (b.size == 2) {
       vals.push_back(std::conj(b.value));
       res.push_back(resid);
+      starts.push_back(b.start);
       if (vectors) vecs.push_back(v.conjugate());
     }
     row += b.size;
@@ -111,12 +115,21 @@ Evaluation evaluate(const LinearOperator& op, const KrylovSchurDecomposition& de
     const auto j = static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
     ev.values(i) = vals[j];
     ev.residuals(i) = res[j];
+    ev.block_start.push_back(starts[j]);
     if (vectors) ev.vectors.col(i) = vecs[j];
     const double ratio = res[j] / (tol * scale_of(vals[j]));
     ev.worst_ratio = std::max(ev.worst_ratio, std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio);
     if (!(ratio <= 1.0)) ev.all_converged = false;
   }
   return ev;
+}
+
+// The Schur blocks of T that lie before position `end`.
+std::vector<SchurBlock> locked_blocks(const Eigen::MatrixXd& T, Index end) {
+  std::vector<SchurBlock> out;
+  for (const auto& blk : detail::schur_blocks(T, 0, T.rows()))
+    if (blk.start + blk.size <= end) out.push_back(blk);
+  return out;
 }
 
 at::Tensor checked_start(const at::Tensor& start, Index n) {
@@ -143,15 +156,29 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
   CONVDYN_CHECK(opt.tol > 0.0 && opt.tol < 1.0, ValueError, "krylov-schur: tol={} must be in (0, 1)", opt.tol);
   CONVDYN_CHECK(opt.max_restarts >= 0, ValueError, "krylov-schur: max_restarts={} must be >= 0",
                 opt.max_restarts);
-  const Index m = opt.m == 0 ? std::min<Index>(std::max<Index>(2 * k + 1, k + 20), n) : opt.m;
+  const Index m = opt.m == 0 ? std::min<Index>(std::max<Index>(4 * k, k + 40), n) : opt.m;
   const double tol = opt.tol;
 
-  KrylovSchurDecomposition dec(op, m, opt.seed, checked_start(opt.start, n));
+  // Search rounds: up to 4 candidate blocks of the complement, in an active space as large as the main
+  // phase's, and at most as many restarts per round as the main phase needed (then: search incomplete).
+  const Index search_active = std::max<Index>(m - k, 8);
+  const Index search_cands = std::min<Index>(4, k);
+  int main_restarts = 0, round_start = 0;
+  const Index capacity = opt.verify ? std::min<Index>(n, m + k + 16) : m;
+  KrylovSchurDecomposition dec(op, m, opt.seed, checked_start(opt.start, n), capacity);
   double est_factor = 1.0;         // estimate threshold = est_factor * tol * max(1, |theta|)
   double best_failed = std::numeric_limits<double>::infinity();
   int stagnant = 0, restarts = 0;
+  // Wanted = the Schur blocks that start before `target`. After the k wanted pairs converge, search
+  // rounds (opt.verify) lock them and restart from a fresh random vector orthogonal to them: the first
+  // active block is then the best eigenvalue of the complement, and the search ends when it does not
+  // belong among the k best. `search_from` = the locked count when the current round started.
+  Index target = k, search_from = -1;
+  std::int64_t rounds = 0;
   StopReason reason = StopReason::MaxRestarts;
   std::optional<Evaluation> result;
+  std::int64_t result_newcomers = 0;  // pairs found by search rounds that the first convergence had missed
+  bool verified = false;
 
   while (true) {
     const bool extended = dec.expand();
@@ -163,7 +190,7 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
     const Index locked = dec.locked();
     std::vector<SchurBlock> wanted;
     for (const auto& blk : detail::schur_blocks(T, 0, p))
-      if (blk.start < k) wanted.push_back(blk);
+      if (blk.start < target) wanted.push_back(blk);
 
     // Residual bounds |b^T y| + sum_j |d_j y_j| of the wanted Ritz pairs (d: coefficients deflated by
     // locking), relative to max(1, |theta|).
@@ -192,12 +219,25 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
     Index nconv = leading_converged(est_factor);
 
     bool done = false;
-    if (nconv >= k) {
+    bool search = false;  // start a (new) search round after this iteration
+    if (nconv >= target) {
       auto ev = evaluate(op, dec, T, wanted, k, opt.which, tol, opt.vectors);
       if (ev.all_converged) {
-        reason = StopReason::Converged;
-        result = std::move(ev);
-        done = true;
+        // A pair of the running search round among the k best was missed before: search again.
+        const bool newcomer = search_from >= 0 && std::any_of(ev.block_start.begin(), ev.block_start.end(),
+                                                              [&](Index st) { return st >= search_from; });
+        const bool room = nconv + search_cands + 8 <= capacity;
+        if (opt.verify && (search_from < 0 || newcomer) && room) {
+          if (newcomer) ++result_newcomers;
+          search = true;
+          best_failed = std::numeric_limits<double>::infinity();
+          stagnant = 0;
+        } else {
+          reason = StopReason::Converged;
+          verified = opt.verify && room;
+          result = std::move(ev);
+          done = true;
+        }
       } else {
         // The estimate passed but the true residual did not: loss of orthogonality or an unattainable
         // tol (rounding of the operator dtype). Demand smaller estimates of the unlocked pairs, and give
@@ -225,9 +265,36 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
       pr.worst_estimate = worst;
       pr.matvecs = op.matvecs() - matvecs0;
       pr.breakdowns = dec.breakdowns();
+      pr.searching = search_from >= 0;
       opt.progress(pr);
     }
     if (done) break;
+    if (search) {
+      // Lock every wanted pair (all passed) and restart in their orthogonal complement.
+      const bool fresh = dec.restart_fresh(nconv);
+      if (search_from < 0) main_restarts = restarts;
+      round_start = restarts;
+      search_from = nconv;
+      target = nconv + search_cands;
+      dec.set_max_size(std::min<Index>(capacity, nconv + std::max<Index>(search_active, search_cands + 4)));
+      ++rounds;
+      ++restarts;
+      if (!fresh) {  // the locked pairs span R^n: nothing can be missing
+        result = evaluate(op, dec, dec.projected().topLeftCorner(nconv, nconv), wanted, k, opt.which, tol,
+                          opt.vectors);
+        reason = StopReason::Converged;
+        verified = true;
+        break;
+      }
+      continue;
+    }
+    if (search_from >= 0 && restarts - round_start > std::max(20, main_restarts)) {
+      // The round did not settle within its budget: the first convergence stands, unverified.
+      result = evaluate(op, dec, T, locked_blocks(T, search_from), k, opt.which, tol, opt.vectors);
+      reason = result->all_converged ? StopReason::Converged : StopReason::MaxRestarts;
+      verified = false;
+      break;
+    }
     if (!extended || restarts >= opt.max_restarts) {
       reason = extended ? StopReason::MaxRestarts : StopReason::Breakdown;
       result = evaluate(op, dec, T, wanted, k, opt.which, tol, opt.vectors);
@@ -237,7 +304,7 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
     // Lock with a margin (the deflated coefficients add to every later bound); locking is permanent.
     const Index lock = std::max(leading_converged(kLockMargin * est_factor), locked);
     // Thick restart: the converged blocks plus half of the rest, at least k, at most p-1.
-    Index keep = std::max({nconv + std::max<Index>(1, (p - nconv) / 2), k, lock + 1});
+    Index keep = std::max({nconv + std::max<Index>(1, (p - nconv) / 2), target, lock + 1});
     keep = std::min<Index>(keep, p - 1);
     if (T(keep, keep - 1) != 0.0) keep = keep + 1 <= p - 1 ? keep + 1 : keep - 1;  // don't split a pair
     dec.truncate(keep, lock);
@@ -258,6 +325,9 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
   out.restarts = restarts;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out.reason = reason;
+  out.search_rounds = rounds;
+  out.search_found = result_newcomers;
+  out.search_complete = verified;
   return out;
 }
 

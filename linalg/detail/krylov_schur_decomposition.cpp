@@ -27,13 +27,14 @@ at::Tensor to_tensor(const Eigen::MatrixXd& M, const at::TensorOptions& like) {
 }  // namespace
 
 KrylovSchurDecomposition::KrylovSchurDecomposition(const LinearOperator& op, Index m, std::uint64_t seed,
-                                                   const at::Tensor& start)
-    : op_(op), n_(op.size()), m_(m), rng_(seed) {
-  CONVDYN_ASSERT(m >= 1 && m <= n_, "Krylov-Schur decomposition: m={} outside [1, {}]", m, n_);
+                                                   const at::Tensor& start, Index capacity)
+    : op_(op), n_(op.size()), m_(m), cap_(std::max(capacity, m)), rng_(seed) {
+  CONVDYN_ASSERT(m >= 1 && cap_ <= n_, "Krylov-Schur decomposition: m={} (capacity {}) outside [1, {}]", m, cap_,
+                 n_);
   const auto opts = at::TensorOptions().dtype(op.dtype()).device(op.device());
-  V_ = at::zeros({m_ + 1, n_}, opts);
-  H_ = Eigen::MatrixXd::Zero(m_ + 1, m_);
-  deflated_ = Eigen::VectorXd::Zero(m_);
+  V_ = at::zeros({cap_ + 1, n_}, opts);
+  H_ = Eigen::MatrixXd::Zero(cap_ + 1, cap_);
+  deflated_ = Eigen::VectorXd::Zero(cap_);
   at::Tensor v0 = start.defined() ? start.detach().reshape({n_}).to(op.device(), op.dtype()) : random_vector();
   const double nrm = v0.norm().item<double>();
   CONVDYN_ASSERT(nrm > 0.0 && std::isfinite(nrm), "Krylov-Schur decomposition: start vector norm {}", nrm);
@@ -144,7 +145,7 @@ void KrylovSchurDecomposition::truncate(Index keep, Index lock) {
     V_.narrow(0, lo, keep - lo).copy_(updated);
   }
   if (keep < p_) V_[keep].copy_(V_[p_]);
-  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(m_ + 1, m_);
+  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(cap_ + 1, cap_);
   H.topLeftCorner(keep, keep) = H_.topLeftCorner(keep, keep);
   H.row(keep).head(keep) = H_.row(p_).head(keep);
   for (Index j = l_; j < lock; ++j) {  // deflation of the newly locked columns
@@ -156,6 +157,17 @@ void KrylovSchurDecomposition::truncate(Index keep, Index lock) {
   l_ = lock;
   pending_ = false;
   U_.resize(0, 0);
+}
+
+void KrylovSchurDecomposition::set_max_size(Index m) {
+  CONVDYN_ASSERT(m >= p_ && m <= cap_, "Krylov-Schur decomposition: max size {} outside [{}, {}]", m, p_, cap_);
+  m_ = m;
+}
+
+bool KrylovSchurDecomposition::restart_fresh(Index lock) {
+  truncate(lock, lock);
+  residual_valid_ = random_direction(p_);
+  return residual_valid_;
 }
 
 at::Tensor KrylovSchurDecomposition::combine(const Eigen::MatrixXd& Y) const {

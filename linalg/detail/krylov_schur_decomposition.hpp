@@ -17,8 +17,8 @@ namespace convdyn::linalg::detail {
 ///
 ///     A [v_0 .. v_{p-1}] = [v_0 .. v_{p-1}] S + v_p b^T,    V = [v_0 .. v_p] orthonormal,
 ///
-/// stored as the basis V, an (m+1, n) tensor on the operator's device and dtype (one vector per row; rows
-/// p+1.. are scratch), and H = projected(), an (m+1) x m CPU double matrix with H(:p, :p) = S and
+/// stored as the basis V, a (capacity+1, n) tensor on the operator's device and dtype (one vector per row; rows
+/// p+1.. are scratch), and H = projected(), a (capacity+1) x capacity CPU double matrix with H(:p, :p) = S and
 /// H(p, :p) = b^T (everything else zero). After `expand` S is upper Hessenberg in its new columns; after
 /// `schur` + `truncate` it is quasi-upper-triangular (ordered real Schur form) in its leading p columns.
 ///
@@ -31,9 +31,14 @@ class KrylovSchurDecomposition {
   /// Allocates V (m+1, n) and sets v_0 = start / ||start|| (a seeded standard-normal vector, generated
   /// on the CPU in double precision with std::mt19937_64, when `start` is undefined). \pre 1 <= m <= n,
   /// `start` (if defined) has n finite entries, not all zero.
-  KrylovSchurDecomposition(const LinearOperator& op, Index m, std::uint64_t seed, const at::Tensor& start);
+  /// `capacity` >= m reserves room to raise max_size() later (set_max_size); V is (capacity+1, n).
+  KrylovSchurDecomposition(const LinearOperator& op, Index m, std::uint64_t seed, const at::Tensor& start,
+                           Index capacity = 0);
 
   Index max_size() const noexcept { return m_; }
+  Index capacity() const noexcept { return cap_; }
+  /// The size `expand` grows to; size() <= m <= capacity().
+  void set_max_size(Index m);
   Index size() const noexcept { return p_; }
   Index locked() const noexcept { return l_; }
   const at::Tensor& basis() const noexcept { return V_; }
@@ -69,6 +74,12 @@ class KrylovSchurDecomposition {
   /// (locking is permanent), and neither keep nor lock splits a 2x2 block of S.
   void truncate(Index keep, Index lock);
 
+  /// Locks everything and starts afresh: truncate(lock, lock) (the first `lock` Schur vectors are kept and
+  /// locked, all residual coefficients deflated) and v_lock <- a random unit vector orthogonal to them, so
+  /// that the next `expand` builds a new Krylov space in their orthogonal complement. Returns false when
+  /// no new direction exists (lock == n). \pre as for truncate.
+  bool restart_fresh(Index lock);
+
   /// Rows Y [v_0 .. v_{p-1}]^T in the current (Schur, if pending) basis: returns the (r, n) tensor
   /// Y (U^T V(:p)) for the r x p coefficient matrix Y, on the operator's device and dtype.
   at::Tensor combine(const Eigen::MatrixXd& Y) const;
@@ -81,7 +92,7 @@ class KrylovSchurDecomposition {
   at::Tensor random_vector();
 
   const LinearOperator& op_;
-  Index n_, m_, p_ = 0, l_ = 0;
+  Index n_, m_, cap_, p_ = 0, l_ = 0;
   at::Tensor V_;
   Eigen::MatrixXd H_;
   Eigen::VectorXd deflated_;

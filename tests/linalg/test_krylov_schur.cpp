@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "linalg/conv_operator.hpp"
+#include "linalg/dense_eig.hpp"
 #include "linalg/detail/krylov_schur_decomposition.hpp"
 #include "linalg/detail/ordered_schur.hpp"
 #include "linalg/error.hpp"
@@ -507,4 +508,59 @@ TEST(KrylovSchur, LargeConvLayerResiduals) {
   std::printf("  n=%lld: %.2f s, %lld matvecs, %lld restarts, max residual %.2e\n",
               static_cast<long long>(op.size()), secs, static_cast<long long>(r.matvecs),
               static_cast<long long>(r.restarts), r.residuals.maxCoeff());
+}
+
+// Regression: a random 32x7x7 conv (seed 7) whose rightmost spectrum is a cloud. With m = 41 (2k+1, the
+// former default) the restarted iteration converged 20 pairs with residuals <= 1e-10 but skipped an interior
+// real eigenvalue 0.8385530180 and the pair 0.8302532769 +- 0.0597792913i (returning the 21st/22nd
+// instead). The default subspace (4k) finds them. Search rounds (verify) never claim a complete search for
+// a wrong answer: with m = 41 they either find the missed pairs or report the search incomplete.
+TEST(KrylovSchur, ClusteredRightEdgeDoesNotSkipInteriorEigenvalues) {
+  at::manual_seed(7);
+  const at::Tensor w = at::randn({32, 32, 3, 3}, at::kDouble) / std::sqrt(9.0 * 32);
+  ConvOperator op(w, 7, 7);
+  DenseEigOptions dopt;
+  dopt.which = Which::LR;
+  dopt.k = 22;
+  const auto dense = dense_eig(op, dopt);
+  ASSERT_NEAR(dense.values(16).real(), 0.8385530180, 1e-9);  // the skipped real eigenvalue
+  ASSERT_EQ(dense.values(16).imag(), 0.0);
+
+  auto matches = [&](const EigResult& r) {
+    if (r.values.size() != 20) return false;
+    for (int i = 0; i < 20; ++i)
+      if (!(std::abs(r.values(i) - dense.values(i)) < 1e-9)) return false;
+    return true;
+  };
+  auto certified = [&](const EigResult& r, const char* what) {
+    EXPECT_TRUE(r.all_converged()) << what;
+    for (Eigen::Index i = 0; i < r.values.size(); ++i)
+      EXPECT_LE(r.residuals(i), 1e-10 * std::max(1.0, std::abs(r.values(i)))) << what << " #" << i;
+  };
+  KrylovSchurOptions o;
+  o.k = 20;
+  o.which = Which::LR;
+  o.tol = 1e-10;
+  const auto def = krylov_schur(op, o);
+  certified(def, "default m");
+  EXPECT_TRUE(matches(def)) << "default m: #16 = " << def.values(16);
+
+  o.verify = true;
+  const auto ver = krylov_schur(op, o);
+  certified(ver, "default m, verify");
+  EXPECT_TRUE(matches(ver));
+  EXPECT_GE(ver.search_rounds, 1);
+  EXPECT_EQ(ver.search_found, 0);
+  EXPECT_TRUE(ver.search_complete);
+
+  o.m = 41;
+  o.verify = false;
+  const auto small = krylov_schur(op, o);
+  certified(small, "m = 41");
+  EXPECT_FALSE(matches(small)) << "the scenario this test guards no longer occurs; pick a harder operator";
+  o.verify = true;
+  const auto searched = krylov_schur(op, o);
+  certified(searched, "m = 41, verify");
+  EXPECT_TRUE(!searched.search_complete || matches(searched))
+      << "search rounds claimed a complete search for a wrong answer: #16 = " << searched.values(16);
 }
