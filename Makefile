@@ -35,6 +35,24 @@ test: build
 clean:
 	rm -rf $(BUILD) results.h5
 
+# ASan + UBSan build of convdyn and its tests (gcc, -DCONVDYN_SANITIZE=ON) in build-asan, then the whole ctest
+# suite there. Not part of .ci/run: the instrumented build and suite take far longer than CI's budget allows
+# (.ci/run runs `make test` and a short fuzz smoke); run it before merging changes to the readers.
+# LibTorch, OpenBLAS and HDF5 are uninstrumented system libraries; tests/asan/lsan.supp lists the only
+# suppressed reports (third-party leaks, by library name).
+ASAN_BUILD ?= build-asan
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+.PHONY: test-asan
+test-asan: deps
+	@if [ ! -f $(ASAN_BUILD)/CMakeCache.txt ]; then \
+	  gen=$$(command -v ninja >/dev/null 2>&1 && echo "-G Ninja"); \
+	  cmake -S . -B $(ASAN_BUILD) $$gen -DCMAKE_BUILD_TYPE=Release -DCONVDYN_SANITIZE=ON $(CMAKE_ARGS); \
+	fi
+	nice -n 5 cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS)
+
 # libFuzzer targets (fuzz/, clang-14 + ASan/UBSan, build dir build-fuzz): builds them, then runs each for
 # FUZZ_SECONDS; fails on any finding. See scripts/fuzz.sh.
 FUZZ_SECONDS ?= 60
