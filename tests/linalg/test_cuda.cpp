@@ -190,7 +190,7 @@ TEST(CudaDenseEig, StubSaysWhy) {
 TEST(CudaCli, DenseOnCudaRunsOrFailsInOneLine) {
   if (!std::filesystem::exists(CONVDYN_BINARY)) GTEST_SKIP() << "convdyn binary not built";
   const auto r = convdyn::testing::run_cli("spectrum " + convdyn::testing::fixture("cordsnet_d2_plain.pth") +
-                                  " --layer area_conv.0 --method dense --device cuda --k 4");
+                                  " --layer area_conv.0 --method dense --device cuda --k 4 --quiet");
   if (cuda_dense_available()) {
     EXPECT_EQ(r.code, 0) << r.err;
     return;
