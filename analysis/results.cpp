@@ -130,7 +130,10 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   const std::string what = fmt::format("{}: /layers/{}", path_, L.name);
   CONVDYN_CHECK(H5Lexists(impl_->layers.get(), L.name.c_str(), H5P_DEFAULT) <= 0, IoError,
                 "{}: already holds /layers/{} (write to a new file, or --force without --append)", path_, L.name);
-  H5Handle g(H5Gcreate2(impl_->layers.get(), L.name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+  // Operator names may hold '/' (a zoo cell's linear parts, "conv4/gates/r/h"): nested groups.
+  H5Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose, what);
+  CONVDYN_CHECK(H5Pset_create_intermediate_group(lcpl.get(), 1) >= 0, IoError, "{}: HDF5 property list", what);
+  H5Handle g(H5Gcreate2(impl_->layers.get(), L.name.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
              what);
   const auto k = static_cast<hsize_t>(r.values.size());
   auto ctype = detail::complex_type();

@@ -33,7 +33,7 @@ std::vector<ZooTarget> zoo_targets(const model::ZooModel& zoo) {
   for (const auto& L : zoo.layers) {
     ZooTarget j;
     j.name = j.layer = L.name;
-    j.channels = L.cell.state_channels();
+    j.channels = j.out_channels = L.cell.state_channels();
     j.height = L.height;
     j.width = L.width;
     const auto ks = L.cell.kernel_sizes();
@@ -48,6 +48,7 @@ std::vector<ZooTarget> zoo_targets(const model::ZooModel& zoo) {
       t.role = p.role;
       t.square = p.square();
       t.channels = p.weight.size(1);
+      t.out_channels = p.weight.size(0);
       t.height = L.height;
       t.width = L.width;
       t.kernel = p.weight.size(2);
@@ -82,7 +83,7 @@ ZooOperator build_zoo_operator(const model::ZooModel& zoo, const ZooTarget& t, c
   if (!t.part.empty()) {
     CONVDYN_CHECK(t.square, ValueError,
                   "{}: '{}' maps {} channels to {} ({}): not a square operator, it has no spectrum", zoo.path, t.name,
-                  t.channels, t.n() / (t.height * t.width), t.role);
+                  t.channels, t.out_channels, t.role);
     for (const auto& p : L.cell.linear_parts()) {
       if (p.name != t.part) continue;
       out.op = std::make_unique<model::SameConvOperator>(p.weight, L.height, L.width, t.name, dtype, device);

@@ -29,7 +29,8 @@ struct ZooTarget {
   std::string layer;  ///< the cell layer
   std::string part;   ///< "" for the state Jacobian
   std::string role;   ///< what the operator is, one line
-  std::int64_t channels = 0, height = 0, width = 0, kernel = 0;
+  std::int64_t channels = 0, height = 0, width = 0, kernel = 0;  ///< channels: of the operator's input
+  std::int64_t out_channels = 0;
   bool square = true;
   std::int64_t n() const { return channels * height * width; }
 };

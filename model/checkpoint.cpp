@@ -43,8 +43,10 @@ std::string sha256_files(const std::vector<std::string>& paths) {
   return hex;
 }
 
-// A TensorFlow tensor bundle: its float32/float64 variables in key order, without optimiser slots and
-// global_step; other dtypes (e.g. TF2's DT_STRING object graph) are skipped.
+// A TensorFlow tensor bundle: its floating-point variables in key order (float16/bfloat16 widened to float32),
+// without optimiser slots and global_step. Integer, bool and string entries (counters, TF2's DT_STRING object
+// graph) are metadata and skipped; any other dtype (complex, quantised, ...) could be a model parameter
+// and is refused rather than silently dropped.
 Checkpoint load_tf_checkpoint(const std::string& path, const LoadOptions& opt) {
   CONVDYN_CHECK(opt.key.empty(), ValueError,
                 "{}: --key '{}' selects a state dict inside a PyTorch checkpoint; a TensorFlow bundle has none",
@@ -54,8 +56,16 @@ Checkpoint load_tf_checkpoint(const std::string& path, const LoadOptions& opt) {
   c.path = path;
   c.format = "tf-bundle";
   for (const auto& e : b.entries) {
-    if ((e.dtype != "float32" && e.dtype != "float64") || is_optimizer_slot(e.name)) continue;
-    c.tensors.emplace(e.name, read_tf_tensor(b, e));
+    if (is_optimizer_slot(e.name)) continue;
+    const bool floating = e.dtype == "float32" || e.dtype == "float64" || e.dtype == "float16" || e.dtype == "bfloat16";
+    const bool metadata = e.dtype == "string" || e.dtype == "bool" || e.dtype.rfind("int", 0) == 0 ||
+                          e.dtype.rfind("uint", 0) == 0 || e.dtype == "resource" || e.dtype == "variant";
+    if (metadata) continue;
+    CONVDYN_CHECK(floating, ValueError, "{}: variable '{}' has dtype {}, which convdyn cannot analyse", path, e.name,
+                  e.dtype);
+    auto t = read_tf_tensor(b, e);
+    if (e.dtype == "float16" || e.dtype == "bfloat16") t = t.to(at::kFloat);
+    c.tensors.emplace(e.name, std::move(t));
     c.names.push_back(e.name);
   }
   CONVDYN_CHECK(!c.names.empty(), ValueError,

@@ -285,6 +285,26 @@ def _coerce(name: str, value):
     return value if isinstance(value, str) else str(value)
 
 
+def _layer_groups(path: str, layers, prefix: str = ""):
+    """(name, group) of every operator under /layers. Names with '/' are nested groups (a ConvRNN cell's
+    linear parts, e.g. 'conv4/gates/r/h' next to the cell's own 'conv4'): a group is an operator when it
+    holds 'eigenvalues'; its other subgroups are searched too."""
+    import h5py
+    out = []
+    for key in layers.keys():
+        item = layers[key]
+        name = prefix + key
+        if not isinstance(item, h5py.Group):
+            if not prefix:
+                out.append((name, item))  # _read_layer reports it
+            continue
+        if "eigenvalues" in item or not any(isinstance(item[k], h5py.Group) for k in item.keys()):
+            out.append((name, item))
+        out.extend(_layer_groups(path, {k: item[k] for k in item.keys()
+                                        if isinstance(item[k], h5py.Group) and k != "eigenvectors"}, name + "/"))
+    return out
+
+
 def _read_layer(path: str, name: str, group, vectors: bool) -> LayerSpectrum:
     import h5py
     if not isinstance(group, h5py.Group):
@@ -433,8 +453,8 @@ def load(path=None, vectors: bool = True) -> Results:
                                   "Use the notebooks of the convdyn version that wrote it, or re-run convdyn to rewrite the file.")
             if "layers" not in f or not isinstance(f["layers"], h5py.Group):
                 raise ResultsError(f"{path}: not a convdyn results file (no '/layers' group)")
-            layers = {name: _read_layer(path, name, f["layers"][name], vectors)
-                      for name in sorted(f["layers"].keys(), key=natural_key)}
+            layers = {name: _read_layer(path, name, group, vectors)
+                      for name, group in sorted(_layer_groups(path, f["layers"]), key=lambda x: natural_key(x[0]))}
             if "stability" not in f:
                 stability = None
             elif not isinstance(f["stability"], h5py.Group):

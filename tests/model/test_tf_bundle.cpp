@@ -359,8 +359,13 @@ TEST(TfBundleBadLoad, LoadCheckpointReportsTheBundleError) {
   LoadOptions o;
   o.key = "model_state_dict";
   EXPECT_THROW(load_checkpoint(real("saved_model_counter"), o), ValueError);
-  // The unsupported-dtype entry is skipped by load_checkpoint: the float variable still loads.
-  EXPECT_EQ(load_checkpoint(fixture("tf_bad/unsupported_dtype")).names, std::vector<std::string>{"b"});
+  // A model variable of an unsupported dtype (complex64) is refused, naming it, not silently dropped.
+  try {
+    load_checkpoint(fixture("tf_bad/unsupported_dtype"));
+    ADD_FAILURE() << "no error";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("dtype complex64"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TfBundleBadLoad, HugeClaimedTensorFailsFast) {
