@@ -167,11 +167,7 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
     }
     rep.areas.push_back(std::move(a));
   }
-  rep.verdict = Verdict::Stable;
-  for (const auto& a : rep.areas) {
-    if (a.verdict == Verdict::Unstable) rep.verdict = Verdict::Unstable;
-    else if (a.verdict == Verdict::Undecided && rep.verdict == Verdict::Stable) rep.verdict = Verdict::Undecided;
-  }
+  rep.verdict = combine_verdicts(rep.areas, [](const AreaStability& a) { return a.verdict; });
   return rep;
 }
 

@@ -20,6 +20,18 @@ namespace convdyn::analysis {
 
 enum class Verdict { Stable, Unstable, Undecided };
 const char* to_string(Verdict v);
+/// The verdict of a whole made of parts: UNSTABLE if any part is, else UNDECIDED if any is, else STABLE
+/// (STABLE for no parts).
+template <class Range, class Get>
+Verdict combine_verdicts(const Range& parts, Get verdict_of) {
+  Verdict v = Verdict::Stable;
+  for (const auto& p : parts) {
+    const Verdict x = verdict_of(p);
+    if (x == Verdict::Unstable) v = Verdict::Unstable;
+    else if (x == Verdict::Undecided && v == Verdict::Stable) v = Verdict::Undecided;
+  }
+  return v;
+}
 
 struct StabilityOptions {
   double alpha = 0.2;            ///< dt / T of the discretised dynamics (0.2 in the release)

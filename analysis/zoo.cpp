@@ -177,11 +177,7 @@ ZooStabilityReport analyse_zoo_stability(const model::ZooModel& zoo, const ZooSt
     }
     rep.layers.push_back(std::move(c));
   }
-  rep.verdict = Verdict::Stable;
-  for (const auto& c : rep.layers) {
-    if (c.verdict == Verdict::Unstable) rep.verdict = Verdict::Unstable;
-    else if (c.verdict == Verdict::Undecided && rep.verdict == Verdict::Stable) rep.verdict = Verdict::Undecided;
-  }
+  rep.verdict = combine_verdicts(rep.layers, [](const CellStability& c) { return c.verdict; });
   return rep;
 }
 

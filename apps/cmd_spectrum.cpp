@@ -67,6 +67,11 @@ void print_layer(const analysis::LayerSpectrum& s, std::int64_t show) {
   }
 }
 
+void print_header(const SpectrumArgs& a, const LoadedModel& m, std::size_t operators) {
+  fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture, operators,
+             a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k), a.opt.dtype);
+}
+
 int report_unconverged(int unconverged, bool allow) {
   if (unconverged && !allow) {
     fmt::print(stderr, "error: {} operator(s) did not converge (results are marked unconverged; "
@@ -108,14 +113,8 @@ int run_zoo_spectrum(SpectrumArgs& a, const LoadedModel& m) {
   }
   const auto dtype = analysis::spectrum_dtype(a.opt);
   const auto device = analysis::spectrum_device(a.opt);
-  std::optional<analysis::ResultsWriter> writer;
-  if (!a.out.empty())
-    writer.emplace(a.out, a.force,
-                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()},
-                   a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
-  fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture,
-             chosen.size(), a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k),
-             a.opt.dtype);
+  auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
+  print_header(a, m, chosen.size());
   int unconverged = 0;
   for (const auto* t : chosen) {
     note(a.quiet, fmt::format("[{}] building ({}) ...", t->name, t->role));
@@ -154,15 +153,8 @@ int run_spectrum(SpectrumArgs& a) {
   } else {
     for (const auto& name : a.layers) chosen.push_back(&m.net.layer(name));
   }
-  // Open the output before computing: an unwritable destination fails now, not after the solve.
-  std::optional<analysis::ResultsWriter> writer;
-  if (!a.out.empty())
-    writer.emplace(a.out, a.force,
-                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()},
-                   a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
-  fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture,
-             chosen.size(), a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k),
-             a.opt.dtype);
+  auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
+  print_header(a, m, chosen.size());
   int unconverged = 0;
   for (const auto* layer : chosen) {
     note(a.quiet, fmt::format("[{}] {} (n={}) ...", layer->name, a.opt.method, layer->n()));

@@ -69,10 +69,7 @@ int run_zoo_stability(StabilityArgs& a, const LoadedModel& m) {
     zo.point.drive = read_drive(a.drive);
     zo.point.drive_name = a.drive;
   }
-  std::optional<analysis::ResultsWriter> writer;
-  if (!a.out.empty())
-    writer.emplace(a.out, a.force, analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()},
-                   a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
+  auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
   fmt::print("{}: {}, drive {}\n", a.ckpt.path, m.net.architecture, zo.point.drive_name);
   const auto rep = analysis::analyse_zoo_stability(*m.zoo, zo);
   print_zoo_report(rep);
@@ -133,9 +130,7 @@ int run_stability(StabilityArgs& a) {
     io.limit = a.limit;
     images = model::read_images(a.inputs, io);
   }
-  std::optional<analysis::ResultsWriter> writer;
-  if (!a.out.empty())
-    writer.emplace(a.out, a.force, analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()}, a.append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
+  auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
   fmt::print("{}: {}, {} areas, inputs: zero{}, alpha {}\n", a.ckpt.path, m.net.architecture, m.net.layers.size(),
              images.defined() ? fmt::format(" + {} image(s) from {}", images.size(0), a.inputs) : "", a.opt.alpha);
   const auto rep = analysis::analyse_stability(m.ckpt, m.net, images, a.opt);

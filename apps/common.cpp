@@ -50,6 +50,15 @@ void add_checkpoint_options(CLI::App& cmd, CheckpointArgs& a) {
       ->expected(2);
 }
 
+std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool force, bool append,
+                                                    const CheckpointArgs& a, const LoadedModel& m) {
+  if (out.empty()) return std::nullopt;
+  // ResultsWriter is neither copyable nor movable: built in place in the returned prvalue.
+  return std::optional<analysis::ResultsWriter>(
+      std::in_place, out, force, analysis::RunInfo{a.path, m.ckpt.sha256, m.net.architecture, command_line()},
+      append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
+}
+
 at::Tensor read_drive(const std::string& path) {
   if (path.empty()) return {};
   model::InputOptions io;

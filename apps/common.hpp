@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/results.hpp"
 #include "model/convrnn_model.hpp"
 #include "model/network.hpp"
 
@@ -29,6 +30,12 @@ struct LoadedModel {
 /// Loads the checkpoint (PyTorch .pth or TensorFlow bundle, by content); recognises a CordsNet or a
 /// ConvRNN zoo model, else builds layers from `generic_keys` (needs --size).
 LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys);
+
+/// The results file of a run (`out` empty: none), opened before anything is computed so that an
+/// unwritable destination fails now, not after the solve. `append`: add to an existing file of the same
+/// checkpoint.
+std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool force, bool append,
+                                                    const CheckpointArgs& a, const LoadedModel& m);
 
 /// The --drive of a zoo cell layer: an .npy / HDF5 array [Cin, H, W] or [1, Cin, H, W] (float values as
 /// stored), as a (1, Cin, H, W) float64 tensor; undefined when `path` is empty.
