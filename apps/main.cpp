@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   apps::set_command_line(argc, argv);
   CLI::App app{"convdyn " CONVDYN_VERSION
                ": eigenvalue spectra and stability of recurrent convolutional networks\n"
-               "(CordsNet .pth checkpoints; see README.md). Every command has --help."};
+               "(CordsNet .pth checkpoints, ConvRNN model-zoo TensorFlow 1 checkpoints; see README.md). Every command\nhas --help."};
   app.set_version_flag("--version", CONVDYN_VERSION);
   app.require_subcommand(1);
   apps::add_inspect_command(app);
