@@ -8,6 +8,7 @@
 #include "analysis/spectrum.hpp"
 #include "linalg/conv_operator.hpp"
 #include "linalg/dense_eig.hpp"
+#include "linalg/device.hpp"
 #include "linalg/error.hpp"
 #include "linalg/krylov_schur.hpp"
 #include "linalg/symmetric_operators.hpp"
@@ -53,6 +54,7 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
   CONVDYN_CHECK(opt.alpha > 0 && opt.alpha <= 1, ValueError, "--alpha {} must be in (0, 1]", opt.alpha);
   const auto dtype = dtype_of(opt.dtype);
   const c10::Device cpu(c10::DeviceType::CPU);
+  const c10::Device dev = linalg::parse_device(opt.device);
   StabilityReport rep;
   rep.alpha = opt.alpha;
 
@@ -89,9 +91,9 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
   for (std::size_t l = 0; l < net.layers.size(); ++l) {
     const auto& layer = net.layers[l];
     AreaStability a;
-    a.layer = layer_info(layer, "zero", opt.dtype, "cpu");
+    a.layer = layer_info(layer, "zero", opt.dtype, dev.str());
     say(opt, fmt::format("[{}] n={}: spectrum of W, ||W||_2, numerical abscissa ...", layer.name, layer.n()));
-    linalg::ConvOperator w(layer.weight, layer.height, layer.width, linalg::Padding::Zero, dtype, cpu);
+    linalg::ConvOperator w(layer.weight, layer.height, layer.width, linalg::Padding::Zero, dtype, dev);
     a.linear = eigs(w, linalg::Which::LR, opt);
     a.abscissa = max_real(a.linear);
     a.margin = 1.0 - a.abscissa;
@@ -125,11 +127,11 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
       f.active_fraction = mask.to(at::kDouble).mean().item<double>();
       if (f.reached) {
         model::AreaJacobian dw(layer.weight, layer.height, layer.width, mask, model::JacobianKind::MaskedW,
-                               opt.alpha, dtype, cpu);
+                               opt.alpha, dtype, dev);
         f.masked = eigs(dw, linalg::Which::LR, opt);
         f.masked_abscissa = max_real(f.masked);
         model::AreaJacobian disc(layer.weight, layer.height, layer.width, mask, model::JacobianKind::Discrete,
-                                 opt.alpha, dtype, cpu);
+                                 opt.alpha, dtype, dev);
         f.discrete = eigs(disc, linalg::Which::LM, opt);
         f.spectral_radius = max_abs(f.discrete);
         if (!f.discrete.all_converged()) {

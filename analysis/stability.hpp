@@ -39,6 +39,8 @@ struct StabilityOptions {
   std::int64_t k = 6;            ///< eigenvalues kept per solve (rightmost / largest)
   int max_restarts = 1000;
   std::string dtype = "float64";
+  std::string device = "cpu";    ///< cpu, cuda, cuda:N: the operators and eigensolves (the fixed-point
+                                 ///< simulation runs on the CPU in float64)
   // Fixed points
   std::int64_t max_steps = 20000;  ///< time steps allowed to reach a fixed point
   double fixed_point_tol = 1e-10;  ///< ||F(r) - r|| / max(1, ||r||)

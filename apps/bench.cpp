@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "linalg/arnoldi_qr.hpp"
+#include "linalg/device.hpp"
 #include "linalg/arpack_eigs.hpp"
 #include "linalg/conv_operator.hpp"
 #include "linalg/error.hpp"
@@ -65,6 +66,7 @@ struct BenchArgs {
   std::string methods = "krylov-schur,spectra,arpack,arnoldi-qr";
   std::int64_t k = 20;
   std::string which = "LR";
+  std::string device = "cpu";
   double tol = 1e-10;
   int repeat = 1;
   std::int64_t ncv = 0;
@@ -275,13 +277,16 @@ int run_bench(const BenchArgs& a) {
              a.qr_iters, a.seed, a.repeat);
   std::fflush(stdout);
 
+  const c10::Device device = linalg::parse_device(a.device);
   std::vector<Row> rows;
   for (std::size_t si = 0; si < shapes.size(); ++si) {
     const auto& sh = shapes[si];
     at::manual_seed(a.seed + 1000 + si);
     const at::Tensor w = at::randn({sh.c, sh.c, 3, 3}, at::kDouble) / std::sqrt(9.0 * double(sh.c));
+    // krylov-schur and arnoldi-qr run on --device; the Spectra and ARPACK adaptors are CPU-only.
     const ConvOperator op64(w, sh.h, sh.w, Padding::Zero, at::kDouble);
-    const ConvOperator op32(w, sh.h, sh.w, Padding::Zero, at::kFloat);
+    const ConvOperator op32(w, sh.h, sh.w, Padding::Zero, at::kFloat, device);
+    const ConvOperator dev64(w, sh.h, sh.w, Padding::Zero, at::kDouble, device);
     const std::size_t first = rows.size();
     for (const auto& m : methods) {
       Row r;
@@ -293,7 +298,7 @@ int run_bench(const BenchArgs& a) {
       for (int rep = 0; rep < a.repeat; ++rep) {
         try {
           const auto t0 = std::chrono::steady_clock::now();
-          r.result = run_method(m, op64, op32, a, which);
+          r.result = run_method(m, m == "krylov-schur" ? dev64 : op64, op32, a, which);
           r.seconds = std::min(r.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } catch (const Error& e) {  // bad options for this shape (e.g. k > n-2): a row, not the end
           r.error = e.what();
@@ -375,6 +380,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", a.steps, "arnoldi-qr Arnoldi steps")->capture_default_str();
   app.add_option("--qr-iters", a.qr_iters, "arnoldi-qr unshifted QR iterations")->capture_default_str();
   app.add_option("--seed", a.seed, "weights and start vectors")->capture_default_str();
+  app.add_option("--device", a.device,
+                 "cpu, cuda or cuda:N for krylov-schur and arnoldi-qr (Spectra/ARPACK run on the CPU); needs a "
+                 "CUDA LibTorch")
+      ->capture_default_str();
   app.add_option("--threads", a.threads, "LibTorch intra-op threads (0 = LibTorch's default)")->capture_default_str();
   app.add_flag("--markdown", a.markdown, "print the table as markdown");
   app.add_flag("--values", a.values, "after the table, print every method's eigenvalues (one line each)");

@@ -12,6 +12,7 @@
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "linalg/conv_operator.hpp"
+#include "linalg/device.hpp"
 #include "linalg/error.hpp"
 #include "linalg/power_iteration.hpp"
 
@@ -22,6 +23,7 @@ struct EigvecArgs {
   CheckpointArgs ckpt;
   std::string layer;
   std::string dtype = "float64";
+  std::string device = "cpu";
   std::string padding = "zero";
   std::string out;
   bool force = false;
@@ -73,7 +75,7 @@ int run_eigvec(EigvecArgs& a) {
     writer.emplace(a.out, a.force,
                    analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()});
   const linalg::ConvOperator op(layer.weight, layer.height, layer.width, linalg::parse_padding(a.padding),
-                                parse_dtype(a.dtype));
+                                parse_dtype(a.dtype), linalg::parse_device(a.device));
   fmt::print("{}: {}, top {} eigenvector(s) by block power iteration ({} trials, tol {:.1e}, {})\n", a.ckpt.path,
              m.net.architecture, a.opt.count, a.opt.trials, a.opt.tol, a.dtype);
   if (!a.quiet) {
@@ -156,6 +158,8 @@ void add_eigvec_command(CLI::App& app) {
   cmd->add_option("--dtype", a->dtype, "float64 (default) or float32 (operator arithmetic; use --tol >= 1e-5)")
       ->capture_default_str()
       ->check(CLI::IsMember({"float64", "float32"}));
+  cmd->add_option("--device", a->device, "cpu, cuda or cuda:N (the operator and the power-iteration batch; needs a CUDA LibTorch)")
+      ->capture_default_str();
   cmd->add_option("--padding", a->padding, "zero (as the model) or circular (periodic boundary)")
       ->capture_default_str()
       ->check(CLI::IsMember({"zero", "circular"}));

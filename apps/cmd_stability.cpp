@@ -53,6 +53,8 @@ void print_zoo_report(const analysis::ZooStabilityReport& rep) {
 }
 
 int run_zoo_stability(StabilityArgs& a, const LoadedModel& m) {
+  CONVDYN_CHECK(a.opt.device == "cpu", ValueError,
+                "--device {}: the ConvRNN zoo analysis runs on the CPU in this version", a.opt.device);
   CONVDYN_CHECK(a.inputs == "zero", ValueError,
                 "--inputs (images) needs the whole-network zoo dynamics, which convdyn does not model yet; "
                 "use --drive FILE (one cell layer's input x) or the zero drive");
@@ -172,6 +174,9 @@ void add_stability_command(CLI::App& app) {
   cmd->add_option("--dtype", a->opt.dtype, "float64 or float32 (operator arithmetic)")
       ->capture_default_str()
       ->check(CLI::IsMember({"float64", "float32"}));
+  cmd->add_option("--device", a->opt.device,
+                  "cpu, cuda or cuda:N for the operators and eigensolves (CordsNet; needs a CUDA LibTorch)")
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "write /stability (docs/results-format.md) to this HDF5 file");
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
   cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");
