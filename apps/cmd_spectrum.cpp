@@ -72,21 +72,30 @@ void print_header(const SpectrumArgs& a, const LoadedModel& m, std::size_t opera
              a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k), a.opt.dtype);
 }
 
-int report_unconverged(int unconverged, bool allow) {
-  if (unconverged && !allow) {
+// Prints one operator's spectrum, warns when it did not converge, writes it; returns 1 if unconverged.
+int record(const SpectrumArgs& a, const analysis::LayerSpectrum& s, std::optional<analysis::ResultsWriter>& writer) {
+  print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
+  const bool ok = s.result.all_converged();
+  if (!ok)
+    fmt::print(stderr, "warning: {}: {} of {} eigenpairs did not converge to tol {:.1e} ({})\n", s.layer.name,
+               s.result.values.size() - s.result.converged.count(), s.result.values.size(), s.result.tol,
+               linalg::to_string(s.result.reason));
+  if (writer) writer->write_layer(s);
+  return ok ? 0 : 1;
+}
+
+// Commits the results file and gives the exit code: 3 when some operator did not converge (unless allowed).
+int finish(const SpectrumArgs& a, std::optional<analysis::ResultsWriter>& writer, int unconverged) {
+  if (writer) {
+    writer->commit();
+    fmt::print("\nwrote {}\n", a.out);
+  }
+  if (unconverged && !a.allow_unconverged) {
     fmt::print(stderr, "error: {} operator(s) did not converge (results are marked unconverged; "
                        "--allow-unconverged to exit 0)\n", unconverged);
     return 3;
   }
   return 0;
-}
-
-bool check_converged(const analysis::LayerSpectrum& s) {
-  if (s.result.all_converged()) return true;
-  fmt::print(stderr, "warning: {}: {} of {} eigenpairs did not converge to tol {:.1e} ({})\n", s.layer.name,
-             s.result.values.size() - s.result.converged.count(), s.result.values.size(), s.result.tol,
-             linalg::to_string(s.result.reason));
-  return false;
 }
 
 // A ConvRNN zoo checkpoint: cell Jacobians at their fixed points and the cells' linear parts.
@@ -125,15 +134,9 @@ int run_zoo_spectrum(SpectrumArgs& a, const LoadedModel& m) {
                  built.fixed_point.residual);
     note(a.quiet, fmt::format("[{}] {} (n={}) ...", t->name, a.opt.method, t->n()));
     auto s = analysis::compute_spectrum(*built.op, built.info, a.opt);
-    print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
-    if (!check_converged(s)) ++unconverged;
-    if (writer) writer->write_layer(s);
+    unconverged += record(a, s, writer);
   }
-  if (writer) {
-    writer->commit();
-    fmt::print("\nwrote {}\n", a.out);
-  }
-  return report_unconverged(unconverged, a.allow_unconverged);
+  return finish(a, writer, unconverged);
 }
 
 int run_spectrum(SpectrumArgs& a) {
@@ -159,15 +162,9 @@ int run_spectrum(SpectrumArgs& a) {
   for (const auto* layer : chosen) {
     note(a.quiet, fmt::format("[{}] {} (n={}) ...", layer->name, a.opt.method, layer->n()));
     auto s = analysis::compute_spectrum(*layer, a.opt);
-    print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
-    if (!check_converged(s)) ++unconverged;
-    if (writer) writer->write_layer(s);
+    unconverged += record(a, s, writer);
   }
-  if (writer) {
-    writer->commit();
-    fmt::print("\nwrote {}\n", a.out);
-  }
-  return report_unconverged(unconverged, a.allow_unconverged);
+  return finish(a, writer, unconverged);
 }
 }  // namespace
 
