@@ -118,6 +118,7 @@ LayerSpectrum compute_spectrum(const linalg::LinearOperator& op, const LayerInfo
     ko.max_restarts = opt.max_restarts;
     ko.seed = opt.seed;
     ko.verify = opt.verify;
+    ko.reorthogonalize = linalg::parse_reorthogonalization(opt.reorth);
     ko.vectors = opt.vectors;
     if (opt.progress) {
       const auto t0 = std::chrono::steady_clock::now();

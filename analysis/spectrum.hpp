@@ -34,6 +34,7 @@ struct SpectrumOptions {
   int max_restarts = 1000;
   std::uint64_t seed = 0;         ///< start vector seed
   bool verify = false;            ///< krylov-schur: search rounds after convergence (KrylovSchurOptions::verify)
+  std::string reorth = "ifneeded";  ///< krylov-schur: ifneeded | always (KrylovSchurOptions::reorthogonalize)
   std::int64_t steps = 300;       ///< arnoldi-qr: Arnoldi steps (the published setting)
   int qr_iters = 5000;            ///< arnoldi-qr: unshifted QR iterations (the published setting)
   /// Progress lines for long runs (nullptr: silent).

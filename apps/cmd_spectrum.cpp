@@ -194,6 +194,11 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_flag("--verify", a->opt.verify,
                 "krylov-schur: after convergence, search the complement of the converged pairs from a fresh start "
                 "for eigenvalues the restarts missed (clustered spectra; costs ~1-3x more)");
+  cmd->add_option("--reorth", a->opt.reorth,
+                  "krylov-schur: Gram-Schmidt reorthogonalization: ifneeded (a second pass only when the first "
+                  "removed >30% of the norm, as ARPACK/SLEPc; basis checked at every restart) or always (CGS2)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ifneeded", "always"}));
   cmd->add_option("--steps", a->opt.steps, "arnoldi-qr: Arnoldi steps (published: 300)")->capture_default_str();
   cmd->add_option("--qr-iters", a->opt.qr_iters, "arnoldi-qr: unshifted QR iterations (published: 5000)")
       ->capture_default_str();

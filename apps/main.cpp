@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "apps/allocator.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "linalg/error.hpp"
@@ -15,6 +16,7 @@
 
 int main(int argc, char** argv) {
   using namespace convdyn;
+  apps::keep_freed_memory();
   apps::set_command_line(argc, argv);
   CLI::App app{"convdyn " CONVDYN_VERSION
                ": eigenvalue spectra and stability of recurrent convolutional networks\n"

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 #include "linalg/error.hpp"
 
 namespace convdyn::linalg {
@@ -53,14 +55,25 @@ std::string ConvOperator::describe() const {
 
 at::Tensor ConvOperator::conv(const at::Tensor& x, const at::Tensor& w) const {
   const std::int64_t k = x.size(0), p = kernel_ / 2;
+  if (k > 1 && x.is_cpu() && x.scalar_type() == at::kDouble) {
+    // LibTorch's float64 CPU conv of a batch of large images is up to 3x slower per image than one image at
+    // a time (64x56x56, batch 4: 14 vs 5 ms per image; im2col of the whole batch leaves the cache).
+    std::vector<at::Tensor> rows;
+    rows.reserve(static_cast<std::size_t>(k));
+    for (std::int64_t i = 0; i < k; ++i) rows.push_back(conv(x.narrow(0, i, 1), w));
+    return at::cat(rows);
+  }
   auto img = x.view({k, channels_, height_, width_});
+  // float32 on the CPU: LibTorch sends channels-last inputs to oneDNN, 2-4x faster than its default
+  // NCHW path (measured 64x56x56: 1.4 vs 3.6-6.5 ms per vector); float64 has no oneDNN kernel.
+  if (x.is_cpu() && x.scalar_type() == at::kFloat) img = img.contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor y;
   if (padding_ == Padding::Zero) {
     y = at::conv2d(img, w, c10::nullopt, at::IntArrayRef{1}, at::IntArrayRef{p});
   } else {
     y = at::conv2d(at::pad(img, {p, p, p, p}, "circular"), w, c10::nullopt, at::IntArrayRef{1}, at::IntArrayRef{0});
   }
-  return y.reshape({k, size()});
+  return y.contiguous().reshape({k, size()});
 }
 
 at::Tensor ConvOperator::apply_impl(const at::Tensor& x) const { return conv(x, weight_); }

@@ -144,6 +144,14 @@ at::Tensor checked_start(const at::Tensor& start, Index n) {
 }
 }  // namespace
 
+Reorthogonalization parse_reorthogonalization(const std::string& s) {
+  if (s == "ifneeded") return Reorthogonalization::IfNeeded;
+  if (s == "always") return Reorthogonalization::Always;
+  throw ValueError(fmt::format("unknown reorthogonalization '{}' (expected ifneeded or always)", s));
+}
+
+const char* to_string(Reorthogonalization r) { return r == Reorthogonalization::IfNeeded ? "ifneeded" : "always"; }
+
 EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t matvecs0 = op.matvecs();
@@ -165,7 +173,8 @@ EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) 
   const Index search_cands = std::min<Index>(4, k);
   int main_restarts = 0, round_start = 0;
   const Index capacity = opt.verify ? std::min<Index>(n, m + k + 16) : m;
-  KrylovSchurDecomposition dec(op, m, opt.seed, checked_start(opt.start, n), capacity);
+  KrylovSchurDecomposition dec(op, m, opt.seed, checked_start(opt.start, n), capacity,
+                               opt.reorthogonalize == Reorthogonalization::Always);
   double est_factor = 1.0;         // estimate threshold = est_factor * tol * max(1, |theta|)
   double best_failed = std::numeric_limits<double>::infinity();
   int stagnant = 0, restarts = 0;

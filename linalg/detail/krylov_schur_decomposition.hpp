@@ -32,8 +32,10 @@ class KrylovSchurDecomposition {
   /// on the CPU in double precision with std::mt19937_64, when `start` is undefined). \pre 1 <= m <= n,
   /// `start` (if defined) has n finite entries, not all zero.
   /// `capacity` >= m reserves room to raise max_size() later (set_max_size); V is (capacity+1, n).
+  /// `always_twice` = CGS2 (every vector gets two Gram–Schmidt passes); false = the second pass only when
+  /// the first removed more than 30% of the norm (see expand), with an orthogonality check per restart.
   KrylovSchurDecomposition(const LinearOperator& op, Index m, std::uint64_t seed, const at::Tensor& start,
-                           Index capacity = 0);
+                           Index capacity = 0, bool always_twice = true);
 
   Index max_size() const noexcept { return m_; }
   Index capacity() const noexcept { return cap_; }
@@ -50,10 +52,24 @@ class KrylovSchurDecomposition {
   /// Whether v_p is a valid unit vector. False only after a breakdown that left no room for a new
   /// direction (size() == n): then b = 0 and span(v_0..v_{p-1}) is invariant.
   bool residual_valid() const noexcept { return residual_valid_; }
+  /// Whether every vector currently gets two Gram–Schmidt passes (CGS2).
+  bool always_twice() const noexcept { return always_twice_; }
+  /// Times the orthogonality check in `truncate` found max |V V^T - I| > orthogonality_limit() and
+  /// switched to CGS2 (0 or 1).
+  std::int64_t orthogonality_fallbacks() const noexcept { return fallbacks_; }
+  /// The largest max |V V^T - I| over the kept bases checked so far (0 when CGS2 from the start).
+  double orthogonality_loss() const noexcept { return loss_; }
+  /// 1000 eps of the operator dtype (2.2e-13 in float64): orthogonality to this level keeps the projected
+  /// matrix accurate well below the tolerances the solver accepts.
+  double orthogonality_limit() const noexcept;
 
   /// Arnoldi steps from size() to max_size(): w = A v_j, orthogonalised against v_0..v_j by classical
-  /// Gram–Schmidt with one full reorthogonalisation (CGS2, block GEMVs in the operator dtype; a third pass
-  /// when the second removes more than 30% of the norm). When ||w|| <= 100 eps ||A v_j|| (breakdown),
+  /// Gram–Schmidt as block GEMVs in the operator dtype: with `always_twice`, two full passes (CGS2) and a
+  /// third when the second removes more than 30% of the norm; without, one pass and a second only when it
+  /// removed more than 30% (the DGKS criterion ||w'|| < ||w|| / sqrt(2), ARPACK's and SLEPc's default: half
+  /// the memory traffic of CGS2, which dominates a step on large conv layers). In that mode `truncate`
+  /// measures max |V V^T - I| of the kept basis and switches to CGS2 for good if it exceeds
+  /// `orthogonality_limit()` (counted in orthogonality_fallbacks()). When ||w|| <= 100 eps ||A v_j|| (breakdown),
   /// H(j+1, j) = 0 and v_{j+1} is a random vector orthogonalised against the basis. Returns false when no
   /// new direction exists (the basis already spans R^n); the decomposition is then still valid.
   /// One host synchronisation per step (the projection coefficients and norms travel together).
@@ -85,8 +101,11 @@ class KrylovSchurDecomposition {
   at::Tensor combine(const Eigen::MatrixXd& Y) const;
 
  private:
-  // CGS2 of w against rows [0, j) of V; h (size j) gets the coefficients; returns (||w_in||, ||w_out||).
+  // Gram–Schmidt of w against rows [0, j) of V (see expand); h (size j) gets the coefficients; returns
+  // (||w_in||, ||w_out||).
   std::pair<double, double> orthogonalize(at::Tensor& w, Index j, Eigen::VectorXd* h) const;
+  // max |G - I| for the Gram matrix G of rows [0, r) of V.
+  double orthogonality_error(Index r) const;
   // Puts a random unit vector orthogonal to v_0..v_{j-1} in row j; false if none could be found.
   bool random_direction(Index j);
   at::Tensor random_vector();
@@ -100,7 +119,9 @@ class KrylovSchurDecomposition {
   Index schur_lock_ = 0;  // locked() when U_ was computed (U_ is the identity before it)
   bool pending_ = false;
   bool residual_valid_ = true;
-  std::int64_t breakdowns_ = 0;
+  bool always_twice_ = true;
+  std::int64_t breakdowns_ = 0, fallbacks_ = 0;
+  double loss_ = 0.0;
   std::mt19937_64 rng_;
 };
 
