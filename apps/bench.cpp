@@ -9,11 +9,12 @@
 // stability question of CordsNet lives. The same weights are used for a float64 and a float32 operator.
 //
 // Methods (--methods, in this order; one process, one operator per dtype and shape):
-//   krylov-schur  linalg/krylov_schur.hpp, float64, auto subspace (m = max(4k, k+40)), Gram–Schmidt with
-//                 reorthogonalization if needed (the default)
+//   krylov-schur  linalg/krylov_schur.hpp, float64, auto subspace (m = max(4k, k+40), grown once by half
+//                 when convergence stalls), Gram–Schmidt with reorthogonalization if needed (the defaults)
 //   krylov-schur-cgs2  the same with a second Gram–Schmidt pass for every vector (--reorth always; not run
 //                 by default: it shows what the single pass saves)
-//   spectra       linalg/spectra_eigs.hpp (Spectra GenEigsSolver), float64, same ncv
+//   spectra       linalg/spectra_eigs.hpp (Spectra GenEigsSolver), float64, auto ncv = max(2k+1, k+20)
+//                 (the usual default: scipy's eigs uses 2k+1)
 //   arpack        linalg/arpack_eigs.hpp (dnaupd/dneupd), float64, same ncv
 //   arnoldi-qr    linalg/arnoldi_qr.hpp, the published CordsNet method: float32 operator, --steps 300,
 //                 --qr-iters 5000 (its cost is dominated by the QR iterations, independent of n)

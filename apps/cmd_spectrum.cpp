@@ -187,7 +187,7 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_option("--k", a->opt.k, "number of eigenvalues to report (0 = all, dense only)")->capture_default_str();
   cmd->add_option("--tol", a->opt.tol, "krylov-schur: a pair converged when ||Av - lv|| <= tol * max(1, |l|)")
       ->capture_default_str();
-  cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic, max(4k, k+40))")
+  cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic: max(4k, k+40), grown once by half when convergence stalls)")
       ->capture_default_str();
   cmd->add_option("--max-restarts", a->opt.max_restarts, "krylov-schur: give up (and report unconverged) after this many restarts")
       ->capture_default_str();

@@ -37,7 +37,9 @@ const char* to_string(Reorthogonalization r);
 struct KrylovSchurOptions {
   std::int64_t k = 10;          ///< wanted eigenvalues (nev), 1 <= k <= n-2
   std::int64_t m = 0;           ///< subspace size (ncv) in [k+2, n]; 0 = auto: min(max(4k, k+40), n)
-                                ///< (clustered right edges: fewer matvecs and fewer missed pairs than 2k+1)
+                                ///< (clustered right edges: fewer matvecs and fewer missed pairs than 2k+1),
+                                ///< grown once by half when no further pair converges for 10
+                                ///< restarts; a given m is kept
   Which which = Which::LM;      ///< which eigenvalues are wanted (see which.hpp)
   double tol = 1e-10;           ///< pair i is converged when ||A v - lambda v|| <= tol * max(1, |lambda|),
                                 ///< ||v|| = 1 (the EigResult definition); in (0, 1)
@@ -106,7 +108,7 @@ struct KrylovSchurOptions {
 /// When m = n (small operators) the Krylov space becomes invariant and the values are exact to rounding.
 /// Cost per restart: (m - p) operator applies, O(m n) per step for Gram–Schmidt (on large conv layers
 /// this memory traffic, not the conv, dominates a step: hence the single pass by default), one (p x m) x (m x n) GEMM, and
-/// O(m^3) on the CPU. Memory: (m + 1) n elements for V plus p n for the restart GEMM.
+/// O(m^3) on the CPU. Memory: (m + 1) n elements for V (up to 1.5m + 1 with the automatic m) plus p n for the restart GEMM.
 ///
 /// Throws ValueError for invalid options, naming the parameter and the allowed range: k outside
 /// [1, n-2] (use the dense method for k >= n-1), m outside [k+2, n], tol outside (0, 1), negative

@@ -187,6 +187,19 @@ void KrylovSchurDecomposition::set_max_size(Index m) {
   m_ = m;
 }
 
+void KrylovSchurDecomposition::reserve(Index capacity) {
+  CONVDYN_ASSERT(capacity <= n_, "Krylov-Schur decomposition: capacity {} > n = {}", capacity, n_);
+  if (capacity <= cap_) return;
+  auto V = at::zeros({capacity + 1, n_}, V_.options());
+  V.narrow(0, 0, p_ + 1).copy_(V_.narrow(0, 0, p_ + 1));
+  V_ = std::move(V);
+  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(capacity + 1, capacity);
+  H.topLeftCorner(cap_ + 1, cap_) = H_;
+  H_ = std::move(H);
+  deflated_.conservativeResizeLike(Eigen::VectorXd::Zero(capacity));
+  cap_ = capacity;
+}
+
 bool KrylovSchurDecomposition::restart_fresh(Index lock) {
   truncate(lock, lock);
   residual_valid_ = random_direction(p_);

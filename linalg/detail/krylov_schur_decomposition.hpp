@@ -41,6 +41,8 @@ class KrylovSchurDecomposition {
   Index capacity() const noexcept { return cap_; }
   /// The size `expand` grows to; size() <= m <= capacity().
   void set_max_size(Index m);
+  /// Raises capacity() to `capacity` (<= n; V and H are reallocated, the decomposition is unchanged).
+  void reserve(Index capacity);
   Index size() const noexcept { return p_; }
   Index locked() const noexcept { return l_; }
   const at::Tensor& basis() const noexcept { return V_; }

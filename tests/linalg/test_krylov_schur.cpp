@@ -209,6 +209,13 @@ TEST_P(KrylovSchurDecompositionRelation, HoldsAfterRestartsAndLocking) {
   restart(keep(16), dec.locked());
   EXPECT_TRUE(at::equal(dec.basis().narrow(0, 0, locked.size(0)), locked));
   check("after locking");
+  // Growing the subspace (the automatic m grows on a stall) keeps the decomposition.
+  dec.reserve(40);
+  dec.set_max_size(40);
+  EXPECT_EQ(dec.capacity(), 40);
+  ASSERT_TRUE(dec.expand());
+  EXPECT_EQ(dec.size(), 40);
+  check("after growing to 40");
   // The single pass kept the basis orthogonal without falling back to CGS2; its restart check saw it.
   EXPECT_EQ(dec.orthogonality_fallbacks(), 0);
   EXPECT_EQ(dec.always_twice(), GetParam());
