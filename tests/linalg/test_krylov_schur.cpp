@@ -535,14 +535,23 @@ TEST(KrylovSchur, LargeConvLayerResiduals) {
 // real eigenvalue 0.8385530180 and the pair 0.8302532769 +- 0.0597792913i (returning the 21st/22nd
 // instead). The default subspace (4k) finds them. Search rounds (verify) never claim a complete search for
 // a wrong answer: with m = 41 they either find the missed pairs or report the search incomplete.
-TEST(KrylovSchur, ClusteredRightEdgeDoesNotSkipInteriorEigenvalues) {
+namespace {
+// The 32x7x7 conv (seed 7) with a cloud-shaped right edge, and its `k` rightmost eigenvalues by dense.
+at::Tensor clustered_kernel() {
   at::manual_seed(7);
-  const at::Tensor w = at::randn({32, 32, 3, 3}, at::kDouble) / std::sqrt(9.0 * 32);
-  ConvOperator op(w, 7, 7);
+  return at::randn({32, 32, 3, 3}, at::kDouble) / std::sqrt(9.0 * 32);
+}
+EigResult rightmost_dense(const ConvOperator& op, std::int64_t k) {
   DenseEigOptions dopt;
   dopt.which = Which::LR;
-  dopt.k = 22;
-  const auto dense = dense_eig(op, dopt);
+  dopt.k = k;
+  return dense_eig(op, dopt);
+}
+}  // namespace
+
+TEST(KrylovSchur, ClusteredRightEdgeDoesNotSkipInteriorEigenvalues) {
+  ConvOperator op(clustered_kernel(), 7, 7);
+  const auto dense = rightmost_dense(op, 22);
   ASSERT_NEAR(dense.values(16).real(), 0.8385530180, 1e-9);  // the skipped real eigenvalue
   ASSERT_EQ(dense.values(16).imag(), 0.0);
 
@@ -588,13 +597,8 @@ TEST(KrylovSchur, ClusteredRightEdgeDoesNotSkipInteriorEigenvalues) {
 // Both Gram–Schmidt variants on the hard clustered layer above: the same 20 values as dense, certified, with
 // matvec counts within 10% (the single pass changes rounding, not the Krylov space).
 TEST(KrylovSchur, SinglePassAndCgs2AgreeWithDense) {
-  at::manual_seed(7);
-  const at::Tensor w = at::randn({32, 32, 3, 3}, at::kDouble) / std::sqrt(9.0 * 32);
-  ConvOperator op(w, 7, 7);
-  DenseEigOptions dopt;
-  dopt.which = Which::LR;
-  dopt.k = 20;
-  const auto dense = dense_eig(op, dopt);
+  ConvOperator op(clustered_kernel(), 7, 7);
+  const auto dense = rightmost_dense(op, 20);
   KrylovSchurOptions o;
   o.k = 20;
   o.which = Which::LR;
