@@ -6,7 +6,7 @@ DEMO_CKPT  ?= apps/demo/cordsnet_fmnist_d4.pth
 DEMO_IMAGES ?= apps/demo/fmnist-t10k-16-images-idx3-ubyte.gz
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test clean
+.PHONY: all deps configure build demo test test-fast clean
 
 all: build
 
@@ -31,6 +31,11 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The developers' loop: everything but the tests labelled `slow` (end-to-end runs, notebooks, the long solver
+# and CLI cases listed in tests/slow_tests.cmake); a few minutes on 2 cores. `make test` stays the full suite.
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
 
 clean:
 	rm -rf $(BUILD) results.h5

@@ -6,8 +6,8 @@
 #include <ctime>
 #include <filesystem>
 
-#include "analysis/detail/h5.hpp"
 #include "linalg/error.hpp"
+#include "model/io/hdf5.hpp"
 
 #ifndef CONVDYN_VERSION
 #define CONVDYN_VERSION "unknown"
@@ -15,11 +15,12 @@
 
 namespace convdyn::analysis {
 
-using detail::H5Handle;
-using detail::h5_check;
-using detail::write_attr;
+namespace hdf5 = model::hdf5;
+using H5Handle = hdf5::Handle;
+using hdf5::write_attr;
 
 struct ResultsWriter::Impl {
+  hdf5::Silence quiet;  // HDF5 errors become IoErrors while the file is open, not stderr output
   H5Handle file;
   H5Handle layers;
 };
@@ -38,7 +39,7 @@ std::string read_string_attr(hid_t obj, const char* name, const std::string& wha
   H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, what);
   H5Handle t(H5Aget_type(a.get()), H5Tclose, what);
   std::string s(H5Tget_size(t.get()), '\0');
-  detail::h5_check(H5Aread(a.get(), t.get(), s.data()), what);
+  hdf5::check(H5Aread(a.get(), t.get(), s.data()), what);
   return s.substr(0, s.find('\0'));
 }
 }  // namespace
@@ -73,10 +74,9 @@ ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info, 
 void ResultsWriter::open_file(const RunInfo& info, bool append, const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  detail::h5_silence();
   // STRONG: closing the file closes any group still open, so commit() always flushes everything.
   H5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "HDF5 file access properties");
-  detail::h5_check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "HDF5 file access properties");
+  hdf5::check(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "HDF5 file access properties");
   if (append) {
     // Work on a copy: the original stays intact until the new file is complete.
     fs::copy_file(path_, tmp_, fs::copy_options::overwrite_existing, ec);
@@ -136,22 +136,22 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   H5Handle g(H5Gcreate2(impl_->layers.get(), L.name.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
              what);
   const auto k = static_cast<hsize_t>(r.values.size());
-  auto ctype = detail::complex_type();
+  auto ctype = hdf5::complex_type();
   // Eigen stores std::complex<double> as (re, im) pairs: the compound's layout.
-  detail::write_dataset(g.get(), "eigenvalues", ctype.get(), {k}, r.values.data());
+  hdf5::write_dataset(g.get(), "eigenvalues", ctype.get(), {k}, r.values.data());
   if (r.residuals.size() == r.values.size() && k > 0)
-    detail::write_dataset(g.get(), "residuals", H5T_NATIVE_DOUBLE, {k}, r.residuals.data());
+    hdf5::write_dataset(g.get(), "residuals", H5T_NATIVE_DOUBLE, {k}, r.residuals.data());
   if (r.converged.size() == r.values.size()) {
     std::vector<std::uint8_t> conv(static_cast<std::size_t>(k));
     for (hsize_t i = 0; i < k; ++i) conv[i] = r.converged[static_cast<Eigen::Index>(i)] ? 1 : 0;
-    detail::write_dataset(g.get(), "converged", H5T_NATIVE_UINT8, {k}, conv.data());
+    hdf5::write_dataset(g.get(), "converged", H5T_NATIVE_UINT8, {k}, conv.data());
   }
   if (r.vectors.cols() > 0) {
     CONVDYN_ASSERT(r.vectors.rows() == L.n, "eigenvector length {} != n {}", r.vectors.rows(), L.n);
     // [p, C, H, W]: transpose so each eigenvector is contiguous (Eigen is column-major).
     Eigen::MatrixXcd rows = r.vectors.transpose();
     Eigen::Matrix<std::complex<double>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = rows;
-    detail::write_dataset(g.get(), "eigenvectors", ctype.get(),
+    hdf5::write_dataset(g.get(), "eigenvectors", ctype.get(),
                           {static_cast<hsize_t>(r.vectors.cols()), static_cast<hsize_t>(L.channels),
                            static_cast<hsize_t>(L.height), static_cast<hsize_t>(L.width)},
                           rm.data());
@@ -178,6 +178,7 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   write_attr(id, "search_found", static_cast<long long>(r.search_found));
   write_attr(id, "search_complete", static_cast<long long>(r.search_complete ? 1 : 0));
   write_attr(id, "all_converged", static_cast<long long>(r.all_converged() ? 1 : 0));
+  if (!r.message.empty()) write_attr(id, "message", r.message);
   g.close(what);
 }
 
@@ -204,12 +205,12 @@ void ResultsGroup::attr(const char* name, long long value) { write_attr(h_->id.g
 void ResultsGroup::attr(const char* name, double value) { write_attr(h_->id.get(), name, value); }
 
 void ResultsGroup::dataset(const char* name, const Eigen::VectorXcd& values) {
-  auto ctype = detail::complex_type();
-  detail::write_dataset(h_->id.get(), name, ctype.get(), {static_cast<hsize_t>(values.size())}, values.data());
+  auto ctype = hdf5::complex_type();
+  hdf5::write_dataset(h_->id.get(), name, ctype.get(), {static_cast<hsize_t>(values.size())}, values.data());
 }
 
 void ResultsGroup::dataset(const char* name, const Eigen::VectorXd& values) {
-  detail::write_dataset(h_->id.get(), name, H5T_NATIVE_DOUBLE, {static_cast<hsize_t>(values.size())},
+  hdf5::write_dataset(h_->id.get(), name, H5T_NATIVE_DOUBLE, {static_cast<hsize_t>(values.size())},
                         values.data());
 }
 

@@ -11,7 +11,7 @@
 namespace convdyn::analysis {
 
 /// Bumped whenever a reader would need to change. Readers check it (notebooks/convdyn_results.py).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct RunInfo {
   std::string checkpoint;       ///< path as given

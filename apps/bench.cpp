@@ -9,14 +9,14 @@
 // stability question of CordsNet lives. The same weights are used for a float64 and a float32 operator.
 //
 // Methods (--methods, in this order; one process, one operator per dtype and shape):
-//   krylov-schur  linalg/krylov_schur.hpp, float64, auto subspace (m = max(4k, k+40), grown once by half
+//   krylov-schur  linalg/solvers/krylov_schur.hpp, float64, auto subspace (m = max(4k, k+40), grown once by half
 //                 when convergence stalls), Gram–Schmidt with reorthogonalization if needed (the defaults)
 //   krylov-schur-cgs2  the same with a second Gram–Schmidt pass for every vector (--reorth always; not run
 //                 by default: it shows what the single pass saves)
-//   spectra       linalg/spectra_eigs.hpp (Spectra GenEigsSolver), float64, auto ncv = max(2k+1, k+20)
+//   spectra       linalg/solvers/spectra_eigs.hpp (Spectra GenEigsSolver), float64, auto ncv = max(2k+1, k+20)
 //                 (the usual default: scipy's eigs uses 2k+1)
-//   arpack        linalg/arpack_eigs.hpp (dnaupd/dneupd), float64, same ncv
-//   arnoldi-qr    linalg/arnoldi_qr.hpp, the published CordsNet method: float32 operator, --steps 300,
+//   arpack        linalg/solvers/arpack_eigs.hpp (dnaupd/dneupd), float64, same ncv
+//   arnoldi-qr    linalg/solvers/arnoldi_qr.hpp, the published CordsNet method: float32 operator, --steps 300,
 //                 --qr-iters 5000 (its cost is dominated by the QR iterations, independent of n)
 // All get the same k, which and tol; every method's residuals are TRUE residuals ||A v - lambda v||
 // (||v|| = 1) computed through the operator, and "conv" counts residual <= tol * max(1, |lambda|).
@@ -56,13 +56,10 @@
 #include <vector>
 
 #include "apps/allocator.hpp"
-#include "linalg/arnoldi_qr.hpp"
 #include "linalg/device.hpp"
-#include "linalg/arpack_eigs.hpp"
-#include "linalg/conv_operator.hpp"
 #include "linalg/error.hpp"
-#include "linalg/krylov_schur.hpp"
-#include "linalg/spectra_eigs.hpp"
+#include "linalg/operators/conv_operator.hpp"
+#include "linalg/solvers/solve.hpp"
 
 namespace {
 using namespace convdyn;
@@ -164,50 +161,21 @@ struct Row {
 };
 
 
-EigResult run_method(const std::string& method, const ConvOperator& op64, const ConvOperator& op32,
-                     const BenchArgs& a, Which which) {
-  if (method == "krylov-schur" || method == "krylov-schur-cgs2") {
-    KrylovSchurOptions o;
-    if (method == "krylov-schur-cgs2") o.reorthogonalize = Reorthogonalization::Always;
-    o.k = a.k;
-    o.m = a.ncv;
-    o.which = which;
-    o.tol = a.tol;
-    o.max_restarts = a.max_restarts;
-    o.seed = a.seed;
-    return krylov_schur(op64, o);
-  }
-  if (method == "spectra") {
-    SpectraOptions o;
-    o.k = a.k;
-    o.ncv = a.ncv;
-    o.which = which;
-    o.tol = a.tol;
-    o.max_iterations = a.max_restarts;
-    o.seed = a.seed;
-    return spectra_eigs(op64, o);
-  }
-  if (method == "arpack") {
-    ArpackOptions o;
-    o.k = a.k;
-    o.ncv = a.ncv;
-    o.which = which;
-    o.tol = a.tol;
-    o.max_iterations = a.max_restarts;
-    o.seed = a.seed;
-    return arpack_eigs(op64, o);
-  }
-  if (method == "arnoldi-qr") {
-    ArnoldiQrOptions o;
-    o.k = a.k;
-    o.steps = a.steps;
-    o.qr_iters = a.qr_iters;
-    o.which = which;
-    o.tol = a.tol;
-    o.seed = a.seed;
-    return arnoldi_qr(op32, o);
-  }
-  throw ValueError(fmt::format("--methods: unknown method '{}' ({})", method, kMethodList));
+// A bench row's solver: the registry's method (linalg::solve, as `convdyn spectrum` runs it) with the bench's
+// common options; "krylov-schur-cgs2" is krylov-schur with --reorth always.
+SolveOptions solve_options(const std::string& label, const BenchArgs& a, Which which) {
+  SolveOptions o;
+  o.method = parse_method(label == "krylov-schur-cgs2" ? "krylov-schur" : label);
+  o.common.k = a.k;
+  o.common.ncv = a.ncv;
+  o.common.which = which;
+  o.common.tol = a.tol;
+  o.common.max_restarts = a.max_restarts;
+  o.common.seed = a.seed;
+  if (label == "krylov-schur-cgs2") o.krylov_schur.reorthogonalize = Reorthogonalization::Always;
+  o.arnoldi_qr.steps = a.steps;
+  o.arnoldi_qr.qr_iters = a.qr_iters;
+  return o;
 }
 
 double nearest_distance(const cd& z, const Eigen::VectorXcd& set) {
@@ -276,9 +244,9 @@ int run_bench(const BenchArgs& a) {
   const auto shapes = parse_shapes(a.shapes);
   const auto methods = split(a.methods, ',');
   CONVDYN_CHECK(!methods.empty(), ValueError, "--methods: no method given");
+  const auto names = method_names();
   for (const auto& m : methods)
-    CONVDYN_CHECK(m == "krylov-schur" || m == "krylov-schur-cgs2" || m == "spectra" || m == "arpack" ||
-                      m == "arnoldi-qr",
+    CONVDYN_CHECK(m == "krylov-schur-cgs2" || (m != "dense" && std::count(names.begin(), names.end(), m)),
                   ValueError, "--methods: unknown method '{}' ({})", m, kMethodList);
   CONVDYN_CHECK(a.match_tol > 0.0, ValueError, "--match-tol {} must be > 0", a.match_tol);
   CONVDYN_CHECK(a.repeat >= 1, ValueError, "--repeat {} must be >= 1", a.repeat);
@@ -312,7 +280,8 @@ int run_bench(const BenchArgs& a) {
       for (int rep = 0; rep < a.repeat; ++rep) {
         try {
           const auto t0 = std::chrono::steady_clock::now();
-          r.result = run_method(m, m.rfind("krylov-schur", 0) == 0 ? dev64 : op64, op32, a, which);
+          const ConvOperator& op = m == "arnoldi-qr" ? op32 : m.rfind("krylov-schur", 0) == 0 ? dev64 : op64;
+          r.result = solve(op, solve_options(m, a, which));
           r.seconds = std::min(r.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } catch (const Error& e) {  // bad options for this shape (e.g. k > n-2): a row, not the end
           r.error = e.what();

@@ -11,10 +11,10 @@
 #include "analysis/spectrum.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
-#include "linalg/conv_operator.hpp"
+#include "linalg/operators/conv_operator.hpp"
 #include "linalg/device.hpp"
 #include "linalg/error.hpp"
-#include "linalg/power_iteration.hpp"
+#include "linalg/solvers/power_iteration.hpp"
 
 namespace convdyn::apps {
 
@@ -56,47 +56,40 @@ std::string channel_energy(const Eigen::VectorXcd& v, std::int64_t channels, std
   return s;
 }
 
-c10::ScalarType parse_dtype(const std::string& s) {
-  if (s == "float64") return at::kDouble;
-  if (s == "float32") return at::kFloat;
-  throw ValueError(fmt::format("unknown --dtype '{}' (expected float64 or float32)", s));
-}
-
-int run_eigvec(EigvecArgs& a) {
-  a.opt.fallback = !a.no_fallback;
-  auto m = load_model(a.ckpt, {a.layer});
-  CONVDYN_CHECK(!m.zoo, ValueError,
+int run_eigvec(const EigvecArgs& a) {
+  linalg::PowerOptions opt = a.opt;
+  opt.fallback = !a.no_fallback;
+  const auto dtype = parse_dtype(a.dtype);
+  const auto padding = linalg::parse_padding(a.padding);
+  const auto m = load_model(a.ckpt, {a.layer});
+  CONVDYN_CHECK(m.kind != ModelKind::ConvRNN, ValueError,
                 "{}: eigvec runs on CordsNet areas and kernels; for a ConvRNN zoo operator use "
                 "`convdyn spectrum {} --layer {} --vectors`", a.ckpt.path, a.ckpt.path, a.layer);
   const auto& layer = m.net.layer(a.layer);
   // Open the output before computing: an unwritable destination fails now, not after the solve.
-  std::optional<analysis::ResultsWriter> writer;
-  if (!a.out.empty())
-    writer.emplace(a.out, a.force,
-                   analysis::RunInfo{a.ckpt.path, m.ckpt.sha256, m.net.architecture, command_line()});
-  const linalg::ConvOperator op(layer.weight, layer.height, layer.width, linalg::parse_padding(a.padding),
-                                parse_dtype(a.dtype), linalg::parse_device(a.device));
+  auto writer = open_results(a.out, a.force, /*append=*/false, a.ckpt, m);
+  const linalg::ConvOperator op(layer.weight, layer.height, layer.width, padding, dtype, linalg::parse_device(a.device));
   fmt::print("{}: {}, top {} eigenvector(s) by block power iteration ({} trials, tol {:.1e}, {})\n", a.ckpt.path,
-             m.net.architecture, a.opt.count, a.opt.trials, a.opt.tol, a.dtype);
+             m.net.architecture, opt.count, opt.trials, opt.tol, a.dtype);
   if (!a.quiet) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last = t0;
-    a.opt.progress = [&, t0, last](const linalg::PowerProgress& p) mutable {
+    opt.progress = [&, t0, last](const linalg::PowerProgress& p) mutable {
       const auto now = std::chrono::steady_clock::now();
       // Quiet for short runs; then one line a second.
       if (now - t0 < std::chrono::seconds(2) || now - last < std::chrono::seconds(1)) return;
       last = now;
       note(false, fmt::format("  [{}] iteration {}, {}/{} converged, worst residual {:.1e}, factor {:.4f}/iter, "
                               "{} matvecs",
-                              layer.name, p.iteration, p.converged, a.opt.count, p.worst_residual, p.rate,
+                              layer.name, p.iteration, p.converged, opt.count, p.worst_residual, p.rate,
                               p.matvecs));
     };
   }
   note(a.quiet, fmt::format("[{}] power iteration (n={}) ...", layer.name, op.size()));
   linalg::PowerReport rep;
   analysis::LayerSpectrum s;
-  s.result = linalg::power_iteration(op, a.opt, &rep);
-  s.layer = analysis::layer_info(layer, a.padding, a.dtype, op.device().str());
+  s.result = linalg::power_iteration(op, opt, &rep);
+  s.layer = analysis::layer_info(layer, padding, dtype, op.device());
 
   const auto& r = s.result;
   fmt::print("\n{}  (C={} H={} W={} n={}, {} padding, {})\n", layer.name, layer.channels, layer.height, layer.width,
@@ -110,7 +103,7 @@ int run_eigvec(EigvecArgs& a) {
                r.residuals(i), r.converged(i) ? "yes" : "NO", channel_energy(r.vectors.col(i), layer.channels, 4));
   if (rep.gap_ratio >= 0)
     fmt::print("  |lambda_{}/lambda_{}| = {:.6f} (Ritz estimate; the rate of single-vector power iteration)\n",
-               a.opt.count + 1, a.opt.count, rep.gap_ratio);
+               opt.count + 1, opt.count, rep.gap_ratio);
   if (!rep.note.empty()) fmt::print("  note: {}\n", rep.note);
 
   if (writer) {

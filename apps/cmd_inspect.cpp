@@ -1,7 +1,7 @@
 // convdyn inspect CKPT: what the checkpoint holds and which recurrent operators convdyn finds in it.
 #include <fmt/format.h>
 
-#include "analysis/zoo.hpp"
+#include "analysis/convrnn_operators.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 
@@ -13,7 +13,7 @@ struct InspectArgs {
   bool tensors = false;
 };
 
-void print_zoo(const model::ZooModel& zoo) {
+void print_zoo(const model::ConvRNNModel& zoo) {
   fmt::print("architecture ConvRNN model zoo, {} ({} cell layers)\n\n", zoo.family, zoo.layers.size());
   fmt::print("{:<8} {:<17} {:<7} {:>5} {:>4} {:>8} {:>9}  {}\n", "layer", "cell", "state", "C_s", "Cin", "H x W", "n",
              "kernels / geometry / config");
@@ -23,7 +23,7 @@ void print_zoo(const model::ZooModel& zoo) {
                fmt::format("{}x{}", L.height, L.width), L.cell.state_size(), fmt::join(L.cell.kernel_sizes(), ","),
                L.geometry_source, L.config_source);
   fmt::print("\noperators (use with --layer; the cell's own name = its state Jacobian at its fixed point):\n");
-  for (const auto& t : analysis::zoo_targets(zoo))
+  for (const auto& t : analysis::convrnn_targets(zoo))
     fmt::print("  {:<28} {:>9}  {}{}\n", t.name, t.square ? std::to_string(t.n()) : std::string("-"), t.role,
                t.square ? "" : " (not square: no spectrum)");
   fmt::print("\nnot modelled yet: the zoo's feed-forward path and rgc feedback (whole-network dynamics from images);\n"
@@ -38,9 +38,9 @@ int run_inspect(const InspectArgs& a) {
   fmt::print("sha256       {}\n", c.sha256);
   fmt::print("tensors      {}{}\n", c.names.size(),
              c.stripped_prefix.empty() ? "" : fmt::format(" (prefix '{}' stripped)", c.stripped_prefix));
-  if (m.zoo) {
-    print_zoo(*m.zoo);
-  } else if (m.net.layers.empty()) {
+  if (m.kind == ModelKind::ConvRNN) {
+    print_zoo(*m.convrnn);
+  } else if (m.kind == ModelKind::Kernels) {
     fmt::print("architecture not recognised as CordsNet; 4-D kernels (analyse one with --layer KEY --size H,W):\n");
     for (const auto& k : model::list_kernels(c)) fmt::print("  {}\n", k);
   } else {

@@ -7,7 +7,9 @@
 
 #include "analysis/results.hpp"
 #include "analysis/spectrum.hpp"
-#include "analysis/zoo.hpp"
+#include "analysis/convrnn_operators.hpp"
+#include "linalg/solvers/krylov_schur.hpp"
+#include "linalg/solvers/solve.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "linalg/error.hpp"
@@ -15,20 +17,39 @@
 namespace convdyn::apps {
 
 namespace {
+// The command line as given; spectrum_options() turns it into typed options once.
 struct SpectrumArgs {
   CheckpointArgs ckpt;
   std::vector<std::string> layers;
   bool all = false;
+  std::string method = "krylov-schur";
   std::string which = "LR";
+  std::string dtype = "float64";
+  std::string device = "cpu";
+  std::string padding = "zero";
+  std::string reorth = "ifneeded";
   std::string out;
   bool force = false;
   bool append = false;
   bool quiet = false;
-  bool vectors = false;
   bool allow_unconverged = false;
   std::string drive;  ///< zoo: the cell input x for the Jacobians
-  analysis::SpectrumOptions opt;
+  linalg::SolveOptions solve = analysis::default_spectrum_solve();  ///< numbers bound directly (k, tol, ...)
 };
+
+analysis::SpectrumOptions spectrum_options(const SpectrumArgs& a) {
+  analysis::SpectrumOptions o;
+  o.solve = a.solve;
+  o.solve.method = linalg::parse_method(a.method);
+  o.solve.common.which = linalg::parse_which(a.which);
+  o.solve.krylov_schur.reorthogonalize = linalg::parse_reorthogonalization(a.reorth);
+  o.dtype = parse_dtype(a.dtype);
+  o.device = parse_operator_device(a.device, o.solve.method);
+  o.solve.dense_cuda_device = dense_cuda_device(a.device, o.solve.method);
+  o.padding = linalg::parse_padding(a.padding);
+  if (!a.quiet) o.progress = [](const std::string& line) { note(false, line); };
+  return o;
+}
 
 std::string fmt_complex(std::complex<double> z) {
   if (z.imag() == 0.0) return fmt::format("{:+.10f}", z.real());
@@ -69,12 +90,13 @@ void print_layer(const analysis::LayerSpectrum& s, std::int64_t show) {
 
 void print_header(const SpectrumArgs& a, const LoadedModel& m, std::size_t operators) {
   fmt::print("{}: {}, {} operator(s), method {}, which {}, k {}, {}\n", a.ckpt.path, m.net.architecture, operators,
-             a.opt.method, a.which, a.opt.k == 0 ? std::string("all") : std::to_string(a.opt.k), a.opt.dtype);
+             a.method, a.which, a.solve.common.k == 0 ? std::string("all") : std::to_string(a.solve.common.k),
+             a.dtype);
 }
 
 // Prints one operator's spectrum, warns when it did not converge, writes it; returns 1 if unconverged.
 int record(const SpectrumArgs& a, const analysis::LayerSpectrum& s, std::optional<analysis::ResultsWriter>& writer) {
-  print_layer(s, a.opt.k == 0 ? 12 : a.opt.k);
+  print_layer(s, a.solve.common.k == 0 ? 12 : a.solve.common.k);
   const bool ok = s.result.all_converged();
   if (!ok)
     fmt::print(stderr, "warning: {}: {} of {} eigenpairs did not converge to tol {:.1e} ({})\n", s.layer.name,
@@ -99,17 +121,17 @@ int finish(const SpectrumArgs& a, std::optional<analysis::ResultsWriter>& writer
 }
 
 // A ConvRNN zoo checkpoint: cell Jacobians at their fixed points and the cells' linear parts.
-int run_zoo_spectrum(SpectrumArgs& a, const LoadedModel& m) {
-  const auto& zoo = *m.zoo;
-  const auto targets = analysis::zoo_targets(zoo);
-  std::vector<const analysis::ZooTarget*> chosen;
+int run_convrnn_spectrum(const SpectrumArgs& a, const analysis::SpectrumOptions& opt, const LoadedModel& m) {
+  const auto& zoo = *m.convrnn;
+  const auto targets = analysis::convrnn_targets(zoo);
+  std::vector<const analysis::ConvRNNTarget*> chosen;
   if (a.all) {
     for (const auto& t : targets)
       if (t.square) chosen.push_back(&t);
   } else {
-    for (const auto& name : a.layers) chosen.push_back(&analysis::find_zoo_target(targets, name, a.ckpt.path));
+    for (const auto& name : a.layers) chosen.push_back(&analysis::find_convrnn_target(targets, name, a.ckpt.path));
   }
-  analysis::ZooPointOptions point;
+  analysis::ConvRNNPoint point;
   if (!a.drive.empty()) {
     std::string layer;
     for (const auto* t : chosen) {
@@ -120,33 +142,28 @@ int run_zoo_spectrum(SpectrumArgs& a, const LoadedModel& m) {
     point.drive = read_drive(a.drive);
     point.drive_name = a.drive;
   }
-  const auto dtype = analysis::spectrum_dtype(a.opt);
-  const auto device = analysis::spectrum_device(a.opt);
   auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
   print_header(a, m, chosen.size());
   int unconverged = 0;
   for (const auto* t : chosen) {
     note(a.quiet, fmt::format("[{}] building ({}) ...", t->name, t->role));
-    auto built = analysis::build_zoo_operator(zoo, *t, point, dtype, device);
+    auto built = analysis::build_convrnn_operator(zoo, *t, point, opt.dtype, opt.device);
     if (built.has_fixed_point && !built.fixed_point.converged)
       fmt::print(stderr, "warning: {}: no fixed point reached ({} after {} steps, residual {:.2e}); the Jacobian "
                          "is taken at the last state\n", t->name, built.fixed_point.status, built.fixed_point.steps,
                  built.fixed_point.residual);
-    note(a.quiet, fmt::format("[{}] {} (n={}) ...", t->name, a.opt.method, t->n()));
-    auto s = analysis::compute_spectrum(*built.op, built.info, a.opt);
+    note(a.quiet, fmt::format("[{}] {} (n={}) ...", t->name, a.method, t->n()));
+    auto s = analysis::compute_spectrum(*built.op, built.info, opt);
     unconverged += record(a, s, writer);
   }
   return finish(a, writer, unconverged);
 }
 
-int run_spectrum(SpectrumArgs& a) {
+int run_spectrum(const SpectrumArgs& a) {
   CONVDYN_CHECK(a.all != !a.layers.empty(), ValueError, "give exactly one of --layer NAME or --all");
-  a.opt.which = linalg::parse_which(a.which);
-  a.opt.vectors = a.vectors;
-  if (!a.quiet) a.opt.progress = [](const std::string& line) { note(false, line); };
-  a.ckpt.dtype = a.opt.dtype;
-  auto m = load_model(a.ckpt, a.layers);
-  if (m.zoo) return run_zoo_spectrum(a, m);
+  const analysis::SpectrumOptions opt = spectrum_options(a);
+  const auto m = load_model(a.ckpt, a.layers, opt.dtype);
+  if (m.kind == ModelKind::ConvRNN) return run_convrnn_spectrum(a, opt, m);
   CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
   CONVDYN_CHECK(!(a.all && m.net.layers.empty()), ValueError,
                 "{}: --all needs a recognised architecture (CordsNet); use --layer KEY --size H,W", a.ckpt.path);
@@ -160,8 +177,8 @@ int run_spectrum(SpectrumArgs& a) {
   print_header(a, m, chosen.size());
   int unconverged = 0;
   for (const auto* layer : chosen) {
-    note(a.quiet, fmt::format("[{}] {} (n={}) ...", layer->name, a.opt.method, layer->n()));
-    auto s = analysis::compute_spectrum(*layer, a.opt);
+    note(a.quiet, fmt::format("[{}] {} (n={}) ...", layer->name, a.method, layer->n()));
+    auto s = analysis::compute_spectrum(*layer, opt);
     unconverged += record(a, s, writer);
   }
   return finish(a, writer, unconverged);
@@ -176,50 +193,62 @@ void add_spectrum_command(CLI::App& app) {
                   "operator to analyse, as printed by inspect (e.g. area_conv.3; zoo: conv4 = the cell's state "
                   "Jacobian at its fixed point, conv4/gates/r/h = a linear part); repeatable");
   cmd->add_flag("--all", a->all, "analyse every recurrent operator of the checkpoint");
-  cmd->add_option("--method", a->opt.method,
+  cmd->add_option("--method", a->method,
                   "krylov-schur: restarted Arnoldi, matrix-free, any n, certified residuals (default); "
                   "dense: Eigen's eigensolver on the materialised matrix (ground truth, n <= --max-dense-n); "
                   "spectra / arpack: Spectra's GenEigsSolver / ARPACK dnaupd (independent second opinions); "
                   "arnoldi-qr: the published CordsNet method (--steps, --qr-iters; no convergence test: "
                   "its residuals are reported so its error shows)")
       ->capture_default_str()
-      ->check(CLI::IsMember(analysis::spectrum_methods()));
-  cmd->add_option("--k", a->opt.k, "number of eigenvalues to report (0 = all, dense only)")->capture_default_str();
-  cmd->add_option("--tol", a->opt.tol, "krylov-schur: a pair converged when ||Av - lv|| <= tol * max(1, |l|)")
+      ->check(CLI::IsMember(linalg::method_names()));
+  cmd->add_option("--k", a->solve.common.k, "number of eigenvalues to report (0 = all, dense only)")
       ->capture_default_str();
-  cmd->add_option("--ncv", a->opt.ncv, "krylov-schur: subspace size (0 = automatic: max(4k, k+40), grown once by half when convergence stalls)")
+  cmd->add_option("--tol", a->solve.common.tol,
+                  "a pair is converged when ||Av - lv|| <= tol * max(1, |l|), ||v|| = 1 (every method; arnoldi-qr "
+                  "has no convergence test, so this only flags its pairs)")
       ->capture_default_str();
-  cmd->add_option("--max-restarts", a->opt.max_restarts, "krylov-schur: give up (and report unconverged) after this many restarts")
+  cmd->add_option("--ncv", a->solve.common.ncv,
+                  "subspace size of krylov-schur, spectra and arpack (0 = automatic: krylov-schur max(4k, k+40), "
+                  "grown once by half when convergence stalls; spectra and arpack max(2k+1, k+20))")
       ->capture_default_str();
-  cmd->add_flag("--verify", a->opt.verify,
+  cmd->add_option("--max-restarts", a->solve.common.max_restarts,
+                  "krylov-schur, spectra, arpack: give up (and report unconverged) after this many restarts")
+      ->capture_default_str();
+  cmd->add_flag("--verify", a->solve.krylov_schur.verify,
                 "krylov-schur: after convergence, search the complement of the converged pairs from a fresh start "
                 "for eigenvalues the restarts missed (clustered spectra; costs ~1-3x more)");
-  cmd->add_option("--reorth", a->opt.reorth,
+  cmd->add_option("--reorth", a->reorth,
                   "krylov-schur: Gram-Schmidt reorthogonalization: ifneeded (a second pass only when the first "
                   "removed >30% of the norm, as ARPACK/SLEPc; basis checked at every restart) or always (CGS2)")
       ->capture_default_str()
       ->check(CLI::IsMember({"ifneeded", "always"}));
-  cmd->add_option("--steps", a->opt.steps, "arnoldi-qr: Arnoldi steps (published: 300)")->capture_default_str();
-  cmd->add_option("--qr-iters", a->opt.qr_iters, "arnoldi-qr: unshifted QR iterations (published: 5000)")
+  cmd->add_option("--steps", a->solve.arnoldi_qr.steps, "arnoldi-qr: Arnoldi steps (published: 300)")
       ->capture_default_str();
-  cmd->add_option("--seed", a->opt.seed, "krylov-schur: seed of the random start vector")->capture_default_str();
+  cmd->add_option("--qr-iters", a->solve.arnoldi_qr.qr_iters, "arnoldi-qr: unshifted QR iterations (published: 5000)")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->solve.common.seed, "seed of the random start vector (every iterative method)")
+      ->capture_default_str();
   cmd->add_option("--which", a->which,
                   "which eigenvalues: LR rightmost (decides stability), LM largest magnitude, SR leftmost, "
                   "SM smallest magnitude, LI largest |imag|")
       ->capture_default_str()
       ->check(CLI::IsMember({"LM", "LR", "SR", "SM", "LI"}));
-  cmd->add_option("--dtype", a->opt.dtype, "float64 (default) or float32 (operator arithmetic)")
+  cmd->add_option("--dtype", a->dtype, "float64 (default) or float32 (operator arithmetic)")
       ->capture_default_str()
       ->check(CLI::IsMember({"float64", "float32"}));
-  cmd->add_option("--device", a->opt.device, "cpu")->capture_default_str();
-  cmd->add_option("--padding", a->opt.padding, "zero (as the model) or circular (periodic boundary)")
+  cmd->add_option("--device", a->device,
+                  "cpu, cuda or cuda:N: where the operator is built (needs a CUDA LibTorch); --method dense "
+                  "--device cuda solves with cuSOLVER on that GPU")
+      ->capture_default_str();
+  cmd->add_option("--padding", a->padding, "zero (as the model) or circular (periodic boundary)")
       ->capture_default_str()
       ->check(CLI::IsMember({"zero", "circular"}));
-  cmd->add_option("--max-dense-n", a->opt.max_dense_n, "largest n the dense method accepts")->capture_default_str();
+  cmd->add_option("--max-dense-n", a->solve.max_dense_n, "largest n the dense method accepts on the CPU")
+      ->capture_default_str();
   cmd->add_option("--drive", a->drive,
                   "zoo only: the cell layer's input x after its pre conv (.npy / HDF5 array [Cin,H,W]); default x = 0. "
                   "Whole-network zoo dynamics from images (feed-forward path, rgc feedback) are not modelled yet");
-  cmd->add_flag("--vectors", a->vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
+  cmd->add_flag("--vectors", a->solve.common.vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
   cmd->add_option("--out", a->out, "write results to this HDF5 file (docs/results-format.md)");
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
   cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");

@@ -5,27 +5,39 @@
 #include <optional>
 
 #include "analysis/results.hpp"
-#include "analysis/stability.hpp"
-#include "analysis/zoo.hpp"
+#include "analysis/cordsnet_stability.hpp"
+#include "analysis/convrnn_stability.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "linalg/device.hpp"
 #include "linalg/error.hpp"
-#include "model/inputs.hpp"
+#include "model/io/images.hpp"
 
 namespace convdyn::apps {
 
 namespace {
+// The command line as given; the typed options are built from it once (stability_options).
 struct StabilityArgs {
   CheckpointArgs ckpt;
   std::string inputs = "zero";
   std::int64_t limit = 8;
+  std::string dtype = "float64";
+  std::string device = "cpu";
   std::string out;
   bool force = false;
   bool append = false;
   bool quiet = false;
   std::string drive;  ///< zoo: the cell input x
-  analysis::StabilityOptions opt;
+  analysis::StabilityOptions opt;  ///< numbers bound directly (alpha, tol, k, ...); dtype/device set below
 };
+
+analysis::StabilityOptions stability_options(const StabilityArgs& a) {
+  analysis::StabilityOptions o = a.opt;
+  o.dtype = parse_dtype(a.dtype);
+  o.device = linalg::parse_device(a.device);
+  if (!a.quiet) o.progress = [](const std::string& s) { note(false, s); };
+  return o;
+}
 
 int exit_code(analysis::Verdict v) {
   switch (v) {
@@ -36,7 +48,7 @@ int exit_code(analysis::Verdict v) {
   return 3;
 }
 
-void print_zoo_report(const analysis::ZooStabilityReport& rep) {
+void print_zoo_report(const analysis::ConvRNNStabilityReport& rep) {
   fmt::print("\n{:<8} {:<17} {:>8} {:>10} {:>7} {:>10} {:>9} {:>9}  {}\n", "layer", "cell", "n", "fp resid", "steps",
              "rho(J)", "margin", "||J||_2", "verdict");
   for (const auto& c : rep.layers)
@@ -52,31 +64,31 @@ void print_zoo_report(const analysis::ZooStabilityReport& rep) {
   fmt::print("\nmodel: {} (each cell layer on its own; drive {})\n", analysis::to_string(rep.verdict), rep.drive);
 }
 
-int run_zoo_stability(StabilityArgs& a, const LoadedModel& m) {
-  CONVDYN_CHECK(a.opt.device == "cpu", ValueError,
-                "--device {}: the ConvRNN zoo analysis runs on the CPU in this version", a.opt.device);
+int run_convrnn_stability(const StabilityArgs& a, const LoadedModel& m) {
+  CONVDYN_CHECK(a.device == "cpu", ValueError,
+                "--device {}: the ConvRNN zoo analysis runs on the CPU in this version", a.device);
   CONVDYN_CHECK(a.inputs == "zero", ValueError,
                 "--inputs (images) needs the whole-network zoo dynamics, which convdyn does not model yet; "
                 "use --drive FILE (one cell layer's input x) or the zero drive");
-  analysis::ZooStabilityOptions zo;
+  analysis::ConvRNNStabilityOptions zo;
   zo.tol = a.opt.tol;
   zo.k = a.opt.k;
   zo.max_restarts = a.opt.max_restarts;
   zo.point.fixed_point.max_steps = a.opt.max_steps;
   zo.point.fixed_point.tol = a.opt.fixed_point_tol;
-  zo.progress = a.opt.progress;
+  if (!a.quiet) zo.progress = [](const std::string& s) { note(false, s); };
   if (!a.drive.empty()) {
-    CONVDYN_CHECK(m.zoo->layers.size() == 1, ValueError,
-                  "--drive is the input of one cell layer, but {} has {} cell layers", a.ckpt.path, m.zoo->layers.size());
+    CONVDYN_CHECK(m.convrnn->layers.size() == 1, ValueError,
+                  "--drive is the input of one cell layer, but {} has {} cell layers", a.ckpt.path, m.convrnn->layers.size());
     zo.point.drive = read_drive(a.drive);
     zo.point.drive_name = a.drive;
   }
   auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
   fmt::print("{}: {}, drive {}\n", a.ckpt.path, m.net.architecture, zo.point.drive_name);
-  const auto rep = analysis::analyse_zoo_stability(*m.zoo, zo);
+  const auto rep = analysis::analyse_convrnn_stability(*m.convrnn, zo);
   print_zoo_report(rep);
   if (writer) {
-    analysis::write_zoo_stability(*writer, rep);
+    analysis::write_convrnn_stability(*writer, rep);
     writer->commit();
     fmt::print("wrote {}\n", a.out);
   }
@@ -118,14 +130,13 @@ void print_report(const analysis::StabilityReport& rep) {
   fmt::print("\nmodel: {}\n", analysis::to_string(rep.verdict));
 }
 
-int run_stability(StabilityArgs& a) {
-  if (!a.quiet) a.opt.progress = [](const std::string& s) { note(false, s); };
-  a.ckpt.dtype = a.opt.dtype;
-  auto m = load_model(a.ckpt, {});
-  if (m.zoo) return run_zoo_stability(a, m);
+int run_stability(const StabilityArgs& a) {
+  const auto m = load_model(a.ckpt, {}, parse_dtype(a.dtype));
+  if (m.kind == ModelKind::ConvRNN) return run_convrnn_stability(a, m);
   CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
-  CONVDYN_CHECK(!m.net.layers.empty() && m.net.architecture.rfind("CordsNet", 0) == 0, ValueError,
+  CONVDYN_CHECK(m.kind == ModelKind::CordsNet, ValueError,
                 "{}: stability needs a CordsNet checkpoint (architecture not recognised)", a.ckpt.path);
+  const analysis::StabilityOptions opt = stability_options(a);
   at::Tensor images;
   if (a.inputs != "zero") {
     model::InputOptions io;
@@ -135,7 +146,7 @@ int run_stability(StabilityArgs& a) {
   auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
   fmt::print("{}: {}, {} areas, inputs: zero{}, alpha {}\n", a.ckpt.path, m.net.architecture, m.net.layers.size(),
              images.defined() ? fmt::format(" + {} image(s) from {}", images.size(0), a.inputs) : "", a.opt.alpha);
-  const auto rep = analysis::analyse_stability(m.ckpt, m.net, images, a.opt);
+  const auto rep = analysis::analyse_stability(m.ckpt, m.net, images, opt);
   print_report(rep);
   if (writer) {
     analysis::write_stability(*writer, rep);
@@ -171,10 +182,10 @@ void add_stability_command(CLI::App& app) {
   cmd->add_option("--max-steps", a->opt.max_steps, "time steps allowed to reach a fixed point")->capture_default_str();
   cmd->add_option("--fixed-point-tol", a->opt.fixed_point_tol, "fixed point reached when ||F(r) - r|| / max(1, ||r||) <= this")
       ->capture_default_str();
-  cmd->add_option("--dtype", a->opt.dtype, "float64 or float32 (operator arithmetic)")
+  cmd->add_option("--dtype", a->dtype, "float64 or float32 (operator arithmetic)")
       ->capture_default_str()
       ->check(CLI::IsMember({"float64", "float32"}));
-  cmd->add_option("--device", a->opt.device,
+  cmd->add_option("--device", a->device,
                   "cpu, cuda or cuda:N for the operators and eigensolves (CordsNet; needs a CUDA LibTorch)")
       ->capture_default_str();
   cmd->add_option("--out", a->out, "write /stability (docs/results-format.md) to this HDF5 file");

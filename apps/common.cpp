@@ -4,8 +4,11 @@
 
 #include <iostream>
 
+#include "linalg/device.hpp"
 #include "linalg/error.hpp"
-#include "model/inputs.hpp"
+#include "linalg/scalar_type.hpp"
+#include "model/cordsnet/detect.hpp"
+#include "model/io/images.hpp"
 
 namespace convdyn::apps {
 
@@ -59,6 +62,27 @@ std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool
       append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
 }
 
+c10::ScalarType parse_dtype(const std::string& s) { return linalg::parse_scalar_type(s); }
+
+c10::Device parse_operator_device(const std::string& s, linalg::Method method) {
+  try {
+    return linalg::parse_device(s);
+  } catch (const DeviceError&) {
+    // A CPU-only LibTorch cannot hold CUDA tensors, but the dense solve can still run on the GPU (cuSOLVER)
+    // from a matrix materialised on the CPU; dense_eig reports its own DeviceError when no GPU is present.
+#if CONVDYN_HAVE_CUSOLVER
+    if (method == linalg::Method::Dense) return c10::Device(c10::DeviceType::CPU);
+#endif
+    throw;
+  }
+}
+
+int dense_cuda_device(const std::string& s, linalg::Method method) {
+  if (method != linalg::Method::Dense) return -1;
+  const c10::Device d(s);  // already validated by parse_operator_device
+  return d.is_cuda() ? (d.has_index() ? d.index() : 0) : -1;
+}
+
 at::Tensor read_drive(const std::string& path) {
   if (path.empty()) return {};
   model::InputOptions io;
@@ -72,24 +96,28 @@ at::Tensor read_drive(const std::string& path) {
   return t;
 }
 
-LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys) {
+LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
+                       c10::ScalarType cell_dtype) {
   model::LoadOptions lo;
   lo.key = a.key;
-  LoadedModel m{model::load_checkpoint(a.path, lo), {}, std::nullopt};
+  LoadedModel m;
+  m.ckpt = model::load_checkpoint(a.path, lo);
   if (model::looks_like_convrnn(m.ckpt)) {
-    model::ZooOptions zo;
+    model::ConvRNNOptions zo;
     if (!a.size.empty()) {
       CONVDYN_CHECK(a.size.size() == 2 && a.size[0] > 0 && a.size[1] > 0, ValueError, "--size needs H,W > 0");
       zo.size = std::make_pair(a.size[0], a.size[1]);
     }
-    CONVDYN_CHECK(a.dtype == "float64" || a.dtype == "float32", ValueError, "unknown dtype '{}'", a.dtype);
-    zo.dtype = a.dtype == "float32" ? c10::ScalarType::Float : c10::ScalarType::Double;
-    m.zoo = model::load_convrnn(m.ckpt, zo);
+    zo.dtype = cell_dtype;
+    m.kind = ModelKind::ConvRNN;
+    m.convrnn = model::load_convrnn(m.ckpt, zo);
     m.net.path = a.path;
-    m.net.architecture = fmt::format("ConvRNN zoo ({}, {} cell layers)", m.zoo->family, m.zoo->layers.size());
+    m.net.architecture =
+        fmt::format("ConvRNN zoo ({}, {} cell layers)", m.convrnn->family, m.convrnn->layers.size());
     return m;
   }
   if (auto net = model::detect_cordsnet(m.ckpt); net && a.size.empty()) {
+    m.kind = ModelKind::CordsNet;
     m.net = std::move(*net);
     return m;
   }

@@ -1,14 +1,18 @@
-// Pieces shared by the convdyn subcommands.
+// Pieces shared by the convdyn subcommands: the checkpoint options, loading, the results file, and the
+// parsing of option strings into the typed values the libraries take (done here, once).
 #pragma once
 #include <CLI/CLI.hpp>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "analysis/results.hpp"
-#include "model/convrnn_model.hpp"
-#include "model/network.hpp"
+#include "linalg/solvers/solve.hpp"
+#include "model/convrnn/model.hpp"
+#include "model/recurrent_layers.hpp"
 
 namespace convdyn::apps {
 
@@ -17,19 +21,23 @@ struct CheckpointArgs {
   std::string path;
   std::string key;                 ///< --key: state dict location in a training checkpoint
   std::vector<std::int64_t> size;  ///< --size H,W: grid of a generic kernel, or of every zoo cell layer
-  std::string dtype = "float64";   ///< dtype the zoo cells are loaded in (their Jacobians run in it)
 };
 void add_checkpoint_options(CLI::App& cmd, CheckpointArgs& a);
 
+/// What a checkpoint turned out to hold.
+enum class ModelKind { CordsNet, ConvRNN, Kernels };
+
 struct LoadedModel {
+  ModelKind kind = ModelKind::Kernels;
   model::Checkpoint ckpt;
   model::Network net;  ///< CordsNet areas, or the kernels chosen with --layer and --size
-  std::optional<model::ZooModel> zoo;  ///< a ConvRNN model-zoo checkpoint (then `net` has no layers)
+  std::optional<model::ConvRNNModel> convrnn;  ///< a ConvRNN model-zoo checkpoint (then `net` has no layers)
 };
 
-/// Loads the checkpoint (PyTorch .pth or TensorFlow bundle, by content); recognises a CordsNet or a
-/// ConvRNN zoo model, else builds layers from `generic_keys` (needs --size).
-LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys);
+/// Loads the checkpoint (PyTorch .pth or TensorFlow bundle, by content); recognises a CordsNet or a ConvRNN
+/// zoo model (its cells loaded in `cell_dtype`), else builds layers from `generic_keys` (needs --size).
+LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
+                       c10::ScalarType cell_dtype = c10::ScalarType::Double);
 
 /// The results file of a run (`out` empty: none), opened before anything is computed so that an
 /// unwritable destination fails now, not after the solve. `append`: add to an existing file of the same
@@ -40,6 +48,15 @@ std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool
 /// The --drive of a zoo cell layer: an .npy / HDF5 array [Cin, H, W] or [1, Cin, H, W] (float values as
 /// stored), as a (1, Cin, H, W) float64 tensor; undefined when `path` is empty.
 at::Tensor read_drive(const std::string& path);
+
+/// --dtype: float64 | float32.
+c10::ScalarType parse_dtype(const std::string& s);
+/// --device for building operators: cpu, cuda, cuda:N (linalg::parse_device, which also sets the CUDA
+/// numerics). One exception: with `method` dense and a CPU-only LibTorch but the cuSOLVER path compiled in,
+/// the operator stays on the CPU (see dense_cuda_device).
+c10::Device parse_operator_device(const std::string& s, linalg::Method method);
+/// The CUDA ordinal a dense solve runs on for --device `s` (cuda = 0), or -1 for the CPU.
+int dense_cuda_device(const std::string& s, linalg::Method method);
 
 /// The command line as one shell-quoted string (recorded in results files).
 std::string command_line();

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "linalg/error.hpp"
-#include "model/pth_reader.hpp"
+#include "model/io/pth_reader.hpp"
 
 // LibTorch's c10::Error symbolizes a backtrace when it is built (dladdr per frame); read_pth keeps only the
 // first line of the message, so skip that work here (about 10% of the run time).

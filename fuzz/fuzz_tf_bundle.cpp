@@ -5,14 +5,14 @@
 // bytes is all index. scripts/fuzz.sh seeds the corpus from tests/fixtures/tf_fixture, tf_roundtrip and
 // tf_bad in this layout. Each input is read twice: with checksums off (so mutations reach the block,
 // protobuf and extent parsers behind the CRCs) and with them on (as convdyn reads files).
-// tests/model/test_fuzz_regressions.cpp replays tests/fixtures/fuzz-regressions/fuzz_tf_bundle/ the same way.
+// tests/model/io/test_fuzz_regressions.cpp replays tests/fixtures/fuzz-regressions/fuzz_tf_bundle/ the same way.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "fuzz_common.hpp"
 #include "linalg/error.hpp"
-#include "model/tf_bundle.hpp"
+#include "model/io/tf_bundle.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static convdyn::fuzz::ScratchFile index(".index");

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "linalg/error.hpp"
-#include "model/pickle.hpp"
+#include "model/io/pickle.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace convdyn;

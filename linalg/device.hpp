@@ -22,8 +22,7 @@ bool torch_built_with_cuda() noexcept;
 ///    run in TF32, i.e. with 10-bit mantissas (~3 decimal digits): a float32 operator would silently lose
 ///    about four digits, and Krylov residuals would stall far above the requested tolerance.
 ///  - cuDNN benchmark mode on: the operator applies convolutions of one fixed shape thousands of times,
-///    so timing the algorithms once pays back; without it cuDNN picks a slow algorithm for some shapes
-///    (a 512-channel 7x7 3x3 conv: 110 us per call on an H100).
+///    so timing the algorithms once pays back (without it cuDNN picks a slow algorithm for some shapes).
 /// Idempotent; called by `parse_device`.
 void configure_numerics(c10::Device device);
 

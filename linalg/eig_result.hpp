@@ -9,8 +9,10 @@
 
 namespace convdyn::linalg {
 
-/// Why a solver stopped. Converged: every requested pair met the tolerance.
-enum class StopReason { Converged, MaxRestarts, Breakdown, NotIterative };
+/// Why a solver stopped. Converged: every requested pair met the tolerance. NumericalFailure: the method
+/// itself failed (e.g. a dense QR algorithm that did not converge, an ARPACK error code); the result holds
+/// what could be computed (possibly nothing) and `EigResult::message` says what happened.
+enum class StopReason { Converged, MaxRestarts, Breakdown, NotIterative, NumericalFailure };
 const char* to_string(StopReason r);
 
 /// Eigenpairs in `which` order, best first. Vectors, when requested, are columns of `vectors`
@@ -26,6 +28,7 @@ struct EigResult {
   std::int64_t matvecs = 0, restarts = 0;
   double seconds = 0.0;
   StopReason reason = StopReason::NotIterative;
+  std::string message;             ///< what failed, when reason is NumericalFailure (else empty)
   /// krylov-schur only (see KrylovSchurOptions::verify): search rounds run after the first convergence,
   /// pairs they found that the first convergence had missed, and whether the last round ended with the
   /// best remaining eigenvalue outside the k returned.
@@ -33,7 +36,13 @@ struct EigResult {
   bool search_complete = false;
 
   Eigen::Index size() const { return values.size(); }
-  bool all_converged() const { return converged.size() == values.size() && converged.all(); }
+  /// Sets `tol` and `converged` from `values` and `residuals`: converged[i] = residuals[i] <= tol * max(1,
+  /// |values[i]|) (false without a residual).
+  void flag_converged(double tolerance);
+  /// Every returned pair converged and the method did not fail.
+  bool all_converged() const {
+    return reason != StopReason::NumericalFailure && converged.size() == values.size() && converged.all();
+  }
 };
 
 }  // namespace convdyn::linalg

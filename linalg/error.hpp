@@ -1,8 +1,8 @@
 // Error types shared by every convdyn library.
 //
 // CONVDYN_CHECK is for caller mistakes and bad input (a one-line message that names the thing and the
-// problem); CONVDYN_ASSERT is for internal invariants (a bug in convdyn). Non-convergence of a solver is a
-// result, never an exception.
+// problem); CONVDYN_ASSERT is for internal invariants (a bug in convdyn). Non-convergence of a solver, and a
+// numerical failure of the method itself, are results (EigResult::reason), never exceptions.
 #pragma once
 #include <fmt/format.h>
 #include <stdexcept>

@@ -1,4 +1,4 @@
-"""Load a convdyn results file (HDF5, schema version 1, docs/results-format.md) into numpy + dataclasses.
+"""Load a convdyn results file (HDF5, schema versions 1 and 2, docs/results-format.md) into numpy + dataclasses.
 
     import convdyn_results as cr
     res = cr.load(cr.results_path())               # $CONVDYN_RESULTS, else <repo>/results.h5 (`make demo`)
@@ -21,8 +21,10 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-SUPPORTED = 1
-"""The results schema version this loader reads (docs/results-format.md)."""
+SUPPORTED = 2
+"""The results schema version convdyn writes now (docs/results-format.md)."""
+READABLE = (1, 2)
+"""The schema versions this loader reads: version 2 only added attributes (`message`) and a stop reason."""
 
 ROOT_ATTRS = ("schema_version", "convdyn_version", "checkpoint", "checkpoint_sha256", "architecture",
               "command_line", "created_utc")
@@ -446,10 +448,11 @@ def load(path=None, vectors: bool = True) -> Results:
                 version = int(found)
             except (TypeError, ValueError):
                 raise SchemaError(f"{path}: results schema version {found!r} is not supported; this loader "
-                                  f"reads schema version {SUPPORTED}") from None
-            if version != SUPPORTED:
+                                  f"reads schema versions {', '.join(map(str, READABLE))}") from None
+            if version not in READABLE:
                 raise SchemaError(f"{path}: results schema version {version} is not supported; this loader "
-                                  f"(notebooks/convdyn_results.py) reads schema version {SUPPORTED}. "
+                                  f"(notebooks/convdyn_results.py) reads schema versions "
+                                  f"{', '.join(map(str, READABLE))}. "
                                   "Use the notebooks of the convdyn version that wrote it, or re-run convdyn to rewrite the file.")
             if "layers" not in f or not isinstance(f["layers"], h5py.Group):
                 raise ResultsError(f"{path}: not a convdyn results file (no '/layers' group)")

@@ -123,18 +123,22 @@ class LoaderWithoutResultsFile(unittest.TestCase):
                 g.attrs["n"] = np.int64(3)
                 g.attrs["all_converged"] = np.int64(1)
 
-    def test_schema_version_2_is_refused(self):
-        p = self.tmp / "v2.h5"
-        self._minimal(p, 2)
+    def test_schema_version_3_is_refused(self):
+        p = self.tmp / "v3.h5"
+        self._minimal(p, 3)
         with self.assertRaises(cr.SchemaError) as ctx:
             cr.load(p)
         msg = str(ctx.exception)
         self.assertIn(str(p), msg)
-        self.assertIn("2", msg)
-        self.assertIn(str(cr.SUPPORTED), msg)
-        self.assertRegex(msg, r"version 2\b")
-        self.assertRegex(msg, rf"version {cr.SUPPORTED}\b")
+        self.assertRegex(msg, r"version 3\b")
+        self.assertIn(", ".join(map(str, cr.READABLE)), msg)   # says what it reads
+        self.assertIn(cr.SUPPORTED, cr.READABLE)
         self.assertIsInstance(ctx.exception, cr.ResultsError)   # SchemaError is a ResultsError
+
+    def test_schema_version_1_still_loads(self):
+        p = self.tmp / "v1.h5"
+        self._minimal(p, 1)
+        self.assertEqual(cr.load(p).schema_version, 1)
 
     def test_random_bytes_are_refused(self):
         p = self.tmp / "corrupt.h5"

@@ -8,7 +8,7 @@ Usage (from the repository root, Debian's interpreter which has torch 1.13 CPU +
 --data defaults to the Debian package dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist: {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz).
 
-The model follows /work/shared/CORDSNET.md (the released CordsNet's semantics) and is saved with
+The model follows docs/cordsnet.md (the released CordsNet's semantics) and is saved with
 torch.save(model.state_dict(), path) in the release's key layout (weight norm as
 X.parametrizations.weight.original0 = g [out,1,1,1] / [out,1], original1 = v).
 

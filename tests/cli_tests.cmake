@@ -8,7 +8,7 @@ foreach(ckpt cordsnet_d4_param_module cordsnet_d4_legacy_module cordsnet_d4_para
     set(_h5 ${CMAKE_CURRENT_BINARY_DIR}/e2e_${ckpt}_${which}.h5)
     add_test(NAME e2e.dense_vs_numpy.${ckpt}.${which}
              COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_fx}/${ckpt}.pth --all --method dense --k 0 --which ${which} --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_fx}/check_spectra_vs_numpy.py ${_h5} ${_fx}/${ckpt}.pth --tol 1e-10")
-    set_tests_properties(e2e.dense_vs_numpy.${ckpt}.${which} PROPERTIES LABELS e2e)
+    set_tests_properties(e2e.dense_vs_numpy.${ckpt}.${which} PROPERTIES LABELS "e2e;slow")
   endforeach()
 endforeach()
 
@@ -18,7 +18,7 @@ foreach(ckpt cordsnet_d4_param_module cordsnet_d4_legacy_train cordsnet_d2_plain
     set(_h5 ${CMAKE_CURRENT_BINARY_DIR}/e2e_ks_${ckpt}_${which}.h5)
     add_test(NAME e2e.krylov_schur_vs_numpy.${ckpt}.${which}
              COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_fx}/${ckpt}.pth --all --method krylov-schur --k 10 --tol 1e-12 --which ${which} --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_fx}/check_spectra_vs_numpy.py ${_h5} ${_fx}/${ckpt}.pth --tol 1e-9")
-    set_tests_properties(e2e.krylov_schur_vs_numpy.${ckpt}.${which} PROPERTIES LABELS e2e)
+    set_tests_properties(e2e.krylov_schur_vs_numpy.${ckpt}.${which} PROPERTIES LABELS "e2e;slow")
   endforeach()
 endforeach()
 
@@ -27,5 +27,5 @@ foreach(method spectra arpack)
   set(_h5 ${CMAKE_CURRENT_BINARY_DIR}/e2e_${method}.h5)
   add_test(NAME e2e.${method}_vs_numpy.cordsnet_d4_param_module.LR
            COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_fx}/cordsnet_d4_param_module.pth --all --method ${method} --k 10 --tol 1e-12 --which LR --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_fx}/check_spectra_vs_numpy.py ${_h5} ${_fx}/cordsnet_d4_param_module.pth --tol 1e-9")
-  set_tests_properties(e2e.${method}_vs_numpy.cordsnet_d4_param_module.LR PROPERTIES LABELS e2e)
+  set_tests_properties(e2e.${method}_vs_numpy.cordsnet_d4_param_module.LR PROPERTIES LABELS "e2e;slow")
 endforeach()

@@ -46,7 +46,7 @@ set(_nb_env
 # Fixture: a fresh results file (krylov-schur, LR, k=10, with eigenvectors) plus /stability (zero + 2 images) ...
 add_test(NAME notebooks.results
          COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum '${_nb_ckpt}' --all --method krylov-schur --which LR --k 10 --vectors --quiet --force --out '${_nb_results}' >/dev/null && $<TARGET_FILE:convdyn> stability '${_nb_ckpt}' --inputs '${_nb_images}' --limit 2 --quiet --out '${_nb_results}' --append >/dev/null")
-set_tests_properties(notebooks.results PROPERTIES FIXTURES_SETUP notebook_results LABELS notebooks TIMEOUT 300)
+set_tests_properties(notebooks.results PROPERTIES FIXTURES_SETUP notebook_results LABELS "notebooks;slow" TIMEOUT 300)
 
 # ... and three variants: spectra only (no eigenvectors, no /stability); a copy of the fixture with a synthetic
 # /stability (UNSTABLE and UNDECIDED areas, an unreached fixed point); an unstable model whose fixed points are
@@ -54,13 +54,13 @@ set_tests_properties(notebooks.results PROPERTIES FIXTURES_SETUP notebook_result
 add_test(NAME notebooks.results_variants
          COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum '${_nb_ckpt}' --all --which LR --k 6 --quiet --force --out '${_nb_novec}' >/dev/null && ${CONVDYN_PYTHON} '${_nb_src}/test_convdyn_results.py' --make-stability-copy '${_nb_results}' '${_nb_stab}' && $<TARGET_FILE:convdyn> spectrum '${_nb_ckpt_unstable}' --all --which LR --k 10 --quiet --force --out '${_nb_unstable}' >/dev/null && { $<TARGET_FILE:convdyn> stability '${_nb_ckpt_unstable}' --inputs '${_nb_images}' --limit 2 --quiet --out '${_nb_unstable}' --append >/dev/null; rc=$?; test $rc -eq 1 || { echo \"FAIL: convdyn stability exited with $rc, expected 1 (UNSTABLE)\" >&2; exit 1; }; }")
 set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebook_results_variants
-                     FIXTURES_REQUIRED notebook_results LABELS notebooks TIMEOUT 300)
+                     FIXTURES_REQUIRED notebook_results LABELS "notebooks;slow" TIMEOUT 300)
 
-# The loader: good file (spectra + /stability), synthetic /stability, schema version 2, corrupt, truncated,
+# The loader: good file (spectra + /stability), synthetic /stability, schema versions 1 and 3, corrupt, truncated,
 # missing; committed notebooks have no outputs.
 add_test(NAME notebooks.convdyn_results
          COMMAND ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py ${_nb_results})
-set_tests_properties(notebooks.convdyn_results PROPERTIES FIXTURES_REQUIRED notebook_results LABELS notebooks
+set_tests_properties(notebooks.convdyn_results PROPERTIES FIXTURES_REQUIRED notebook_results LABELS "notebooks;slow"
                      TIMEOUT 300 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1" DISABLED ${_nb_disabled})
 
 # convdyn_notebook_test(<name> <notebook> <results file> <fixture> [FIGURES <glob>...] [ABSENT <glob>...]
@@ -86,7 +86,7 @@ function(convdyn_notebook_test name notebook results fixture)
            COMMAND bash -c "rm -rf '${_out}' && mkdir -p '${_out}/figures' && ${CONVDYN_PYTHON} -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=convdyn-python3 --ExecutePreprocessor.timeout=240 --output-dir '${_out}' '${_nb_src}/${notebook}.ipynb' && ${CONVDYN_PYTHON} '${_nb_src}/check_figures.py' '${_out}/figures'${_checks}${_grep}"
            WORKING_DIRECTORY ${_nb_src})
   set_tests_properties(notebooks.${name} PROPERTIES
-                       FIXTURES_REQUIRED ${fixture} LABELS notebooks TIMEOUT 300 DISABLED ${_nb_disabled}
+                       FIXTURES_REQUIRED ${fixture} LABELS "notebooks;slow" TIMEOUT 300 DISABLED ${_nb_disabled}
                        ENVIRONMENT "${_nb_env};CONVDYN_RESULTS=${results};CONVDYN_FIGURES=${_out}/figures")
 endfunction()
 

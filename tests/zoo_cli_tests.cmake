@@ -16,7 +16,7 @@ foreach(b ${_zoo_bundles})
   set(_h5 ${CMAKE_CURRENT_BINARY_DIR}/e2e_zoo_${b}_dense.h5)
   add_test(NAME e2e.zoo.dense_vs_reference.${b}
            COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_zoo}/${b}/model.ckpt --size 5,5 --all --method dense --k 0 --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_check} dense ${_h5} ${_zoo}/${b}/model.ckpt --tol-jac 1e-7 --tol-part 1e-10")
-  set_tests_properties(e2e.zoo.dense_vs_reference.${b} PROPERTIES LABELS "e2e;zoo")
+  set_tests_properties(e2e.zoo.dense_vs_reference.${b} PROPERTIES LABELS "e2e;zoo;slow")
 endforeach()
 
 # krylov-schur (4 largest in magnitude) against dense, same operators; own files so tests can run in parallel.
@@ -25,7 +25,7 @@ foreach(b gru_shallow lstm_shallow rgc_intermediate ugrnn_intermediate)
   set(_k ${CMAKE_CURRENT_BINARY_DIR}/e2e_zoo_${b}_ks.h5)
   add_test(NAME e2e.zoo.krylov_schur_vs_dense.${b}
            COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_zoo}/${b}/model.ckpt --size 5,5 --all --method dense --k 0 --quiet --force --out ${_d} >/dev/null && $<TARGET_FILE:convdyn> spectrum ${_zoo}/${b}/model.ckpt --size 5,5 --all --method krylov-schur --k 4 --which LM --quiet --force --out ${_k} >/dev/null && ${CONVDYN_PYTHON} ${_check} krylov ${_k} ${_d} --tol 1e-9")
-  set_tests_properties(e2e.zoo.krylov_schur_vs_dense.${b} PROPERTIES LABELS "e2e;zoo")
+  set_tests_properties(e2e.zoo.krylov_schur_vs_dense.${b} PROPERTIES LABELS "e2e;zoo;slow")
 endforeach()
 
 # inspect: the cell type and the operators of each bundle.
@@ -40,31 +40,31 @@ set(_inspect_rgc_intermediate "conv4 +rgc_intermediate +\\[c; h\\] .*conv4/cell/
 foreach(b ${_zoo_bundles})
   add_test(NAME e2e.zoo.inspect.${b} COMMAND $<TARGET_FILE:convdyn> inspect ${_zoo}/${b}/model.ckpt --size 5,5)
   # PASS_REGULAR_EXPRESSION ignores the exit code: also fail on any error line.
-  set_tests_properties(e2e.zoo.inspect.${b} PROPERTIES LABELS "e2e;zoo"
+  set_tests_properties(e2e.zoo.inspect.${b} PROPERTIES LABELS "e2e;zoo;slow"
                        PASS_REGULAR_EXPRESSION "tf-bundle.*ConvRNN model zoo, ${b}.*${_inspect_${b}}"
                        FAIL_REGULAR_EXPRESSION "convdyn: error")
 endforeach()
 # the bundle recognised by content given as its .index path as well
 add_test(NAME e2e.zoo.inspect.index_path COMMAND $<TARGET_FILE:convdyn> inspect ${_zoo}/gru_shallow/model.ckpt.index --size 5,5)
-set_tests_properties(e2e.zoo.inspect.index_path PROPERTIES LABELS "e2e;zoo"
+set_tests_properties(e2e.zoo.inspect.index_path PROPERTIES LABELS "e2e;zoo;slow"
                      PASS_REGULAR_EXPRESSION "conv3 +gru.*conv3/gates/r/h" FAIL_REGULAR_EXPRESSION "convdyn: error")
 
 # stability: exit 0 and a STABLE model on every committed bundle (all drawn with a fixed point, rho < 1).
 foreach(b ${_zoo_bundles})
   add_test(NAME e2e.zoo.stability.${b}
            COMMAND bash -c "out=$($<TARGET_FILE:convdyn> stability ${_zoo}/${b}/model.ckpt --size 5,5 2>&1); rc=$?; echo \"$out\"; test $rc -eq 0 && echo \"$out\" | grep -Eq '^model: STABLE' && ! echo \"$out\" | grep -q UNSTABLE")
-  set_tests_properties(e2e.zoo.stability.${b} PROPERTIES LABELS "e2e;zoo")
+  set_tests_properties(e2e.zoo.stability.${b} PROPERTIES LABELS "e2e;zoo;slow")
 endforeach()
 
 # stability: unstable bundles written at test time (tests/fixtures/make_zoo_unstable_fixture.py) -> exit 1.
 set(_unst ${CMAKE_CURRENT_BINARY_DIR}/zoo_unstable)
 add_test(NAME e2e.zoo.make_unstable_fixtures
          COMMAND ${CONVDYN_PYTHON} ${_fx}/make_zoo_unstable_fixture.py ${_unst})
-set_tests_properties(e2e.zoo.make_unstable_fixtures PROPERTIES LABELS "e2e;zoo" FIXTURES_SETUP zoo_unstable)
+set_tests_properties(e2e.zoo.make_unstable_fixtures PROPERTIES LABELS "e2e;zoo;slow" FIXTURES_SETUP zoo_unstable)
 set(_unstable_timedecay_unstable "conv4 +UNSTABLE +timedecay: J = m I with m = 1.2")
 set(_unstable_simplernn_unstable "conv4 +UNSTABLE +rho\\(J\\) = 1.500000")
 foreach(b timedecay_unstable simplernn_unstable)
   add_test(NAME e2e.zoo.stability_unstable.${b}
            COMMAND bash -c "out=$($<TARGET_FILE:convdyn> stability ${_unst}/${b}/model.ckpt --size 5,5 2>&1); rc=$?; echo \"$out\"; test $rc -eq 1 && echo \"$out\" | grep -Eq '^model: UNSTABLE' && echo \"$out\" | grep -Eq '${_unstable_${b}}' && echo \"$out\" | grep -Eq '^conv3 +STABLE'")
-  set_tests_properties(e2e.zoo.stability_unstable.${b} PROPERTIES LABELS "e2e;zoo" FIXTURES_REQUIRED zoo_unstable)
+  set_tests_properties(e2e.zoo.stability_unstable.${b} PROPERTIES LABELS "e2e;zoo;slow" FIXTURES_REQUIRED zoo_unstable)
 endforeach()

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "linalg/dense_eig.hpp"
-#include "linalg/krylov_schur.hpp"
+#include "linalg/solvers/solve.hpp"
 
 namespace convdyn::analysis::detail {
 
@@ -13,28 +12,22 @@ namespace {
 constexpr std::int64_t kDenseBelow = 200;
 }  // namespace
 
-linalg::EigResult solve_eigs(const linalg::LinearOperator& op, linalg::Which which, std::int64_t k, double tol,
-                             int max_restarts) {
+linalg::EigResult solve_eigs(const linalg::LinearOperator& op, const linalg::EigOptions& opt) {
   const std::int64_t n = op.size();
-  if (n <= kDenseBelow || k > n - 3) {
-    linalg::DenseEigOptions d;
-    d.which = which;
-    d.k = std::min(k, n);
-    d.vectors = true;
-    d.max_n = std::max<std::int64_t>(n, kDenseBelow);
-    auto r = linalg::dense_eig(op, d);
+  linalg::SolveOptions s;
+  s.common = opt;
+  if (n <= kDenseBelow || opt.k > n - 3) {
+    s.method = linalg::Method::Dense;
+    s.common.k = std::min(opt.k, n);
+    s.common.vectors = true;
+    s.max_dense_n = std::max<std::int64_t>(n, kDenseBelow);
+    auto r = linalg::solve(op, s);
     // Dense residuals are at rounding level; flag them against the same tolerance as iterative ones.
-    r.tol = tol;
-    for (Eigen::Index i = 0; i < r.size(); ++i)
-      r.converged[i] = r.residuals[i] <= tol * std::max(1.0, std::abs(r.values[i]));
+    r.flag_converged(opt.tol);
     return r;
   }
-  linalg::KrylovSchurOptions ko;
-  ko.k = k;
-  ko.which = which;
-  ko.tol = tol;
-  ko.max_restarts = max_restarts;
-  return linalg::krylov_schur(op, ko);
+  s.method = linalg::Method::KrylovSchur;
+  return linalg::solve(op, s);
 }
 
 double max_real(const linalg::EigResult& r) {
@@ -58,6 +51,7 @@ void write_eigs(ResultsGroup& g, const char* name, const linalg::EigResult& r) {
   e.attr("tol", r.tol);
   e.attr("all_converged", r.all_converged());
   e.attr("matvecs", static_cast<long long>(r.matvecs));
+  if (!r.message.empty()) e.attr("message", r.message);
 }
 
 }  // namespace convdyn::analysis::detail

@@ -1,18 +1,17 @@
 // Pieces the stability analyses share: one eigen-solve with the right method for the size, summaries of a
 // result, and its record in the results file. Internal to convdyn::analysis.
 #pragma once
-#include <cstdint>
-
 #include "analysis/results.hpp"
 #include "linalg/eig_result.hpp"
 #include "linalg/linear_operator.hpp"
+#include "linalg/solvers/eig_options.hpp"
 
 namespace convdyn::analysis::detail {
 
-/// The k eigenvalues of `op` preferred by `which`: dense (with vectors, so residuals are computed) for
-/// n <= 200 or k > n - 3, else krylov-schur; flags judged against `tol` either way.
-linalg::EigResult solve_eigs(const linalg::LinearOperator& op, linalg::Which which, std::int64_t k, double tol,
-                             int max_restarts);
+/// The opt.k eigenvalues of `op` preferred by opt.which: dense (with vectors, so residuals are computed) for
+/// n <= 200 or k > n - 3, else krylov-schur with the common block as given; flags judged against opt.tol
+/// either way.
+linalg::EigResult solve_eigs(const linalg::LinearOperator& op, const linalg::EigOptions& opt);
 
 double max_real(const linalg::EigResult& r);  ///< -inf for an empty result
 double max_abs(const linalg::EigResult& r);   ///< 0 for an empty result

@@ -1,0 +1,56 @@
+// Stability of a ConvRNN model-zoo checkpoint's cell layers: the spectral radius of each cell's state Jacobian
+// at its fixed point under a constant drive, with ||J||_2 as a local contraction bound.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "analysis/convrnn_operators.hpp"
+#include "analysis/results.hpp"
+#include "analysis/verdict.hpp"
+#include "linalg/eig_result.hpp"
+
+namespace convdyn::analysis {
+
+struct ConvRNNStabilityOptions {
+  double tol = 1e-10;      ///< eigen-residual tolerance
+  std::int64_t k = 6;      ///< largest-magnitude eigenvalues kept per Jacobian
+  int max_restarts = 1000;
+  ConvRNNPoint point;   ///< drive and fixed-point options (one drive for every layer: x = 0 unless given)
+  std::function<void(const std::string&)> progress;  ///< nullptr: silent
+};
+
+/// One cell layer's verdict on its discrete-time map s <- F(x, s) at its fixed point.
+struct CellStability {
+  ConvRNNTarget target;
+  std::string cell;                 ///< cell type
+  model::CellFixedPoint fixed_point;
+  linalg::EigResult largest;        ///< largest-magnitude eigenvalues of J (empty for timedecay)
+  double spectral_radius = 0.0;     ///< rho(J): locally stable iff < 1
+  double margin = 0.0;              ///< 1 - rho(J)
+  double norm2 = 0.0;               ///< ||J||_2 (Lanczos on J^T J): < 1 certifies local contraction
+  bool norm2_converged = false;
+  bool contraction = false;
+  Verdict verdict = Verdict::Undecided;
+  std::string reason;
+};
+
+struct ConvRNNStabilityReport {
+  std::string family;
+  std::string drive;
+  std::vector<CellStability> layers;
+  Verdict verdict = Verdict::Undecided;
+};
+
+/// Verdict per cell layer: timedecay has J = m I, so rho = |m| with no solve; every other cell needs a
+/// fixed point (UNDECIDED when none is reached), then STABLE when rho(J) < 1 and UNSTABLE when rho(J) >= 1
+/// (from converged solves; UNDECIDED otherwise). The model: UNSTABLE if any layer is, else UNDECIDED if
+/// any is, else STABLE. Each layer is judged on its own (the zoo's feed-forward path and rgc feedback are
+/// not linearised jointly).
+ConvRNNStabilityReport analyse_convrnn_stability(const model::ConvRNNModel& zoo, const ConvRNNStabilityOptions& opt);
+
+/// Writes /stability for a zoo model (see docs/results-format.md).
+void write_convrnn_stability(ResultsWriter& out, const ConvRNNStabilityReport& report);
+
+}  // namespace convdyn::analysis

@@ -1,0 +1,222 @@
+#include "analysis/cordsnet_stability.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "analysis/detail/eigs.hpp"
+#include "analysis/spectrum.hpp"
+#include "linalg/operators/conv_operator.hpp"
+#include "linalg/device.hpp"
+#include "linalg/error.hpp"
+#include "linalg/operators/symmetric_operators.hpp"
+#include "model/cordsnet/cordsnet.hpp"
+#include "model/cordsnet/fixed_point.hpp"
+#include "model/cordsnet/jacobian.hpp"
+#include "model/recurrent_layers.hpp"
+
+namespace convdyn::analysis {
+
+namespace {
+
+using detail::max_abs;
+using detail::max_real;
+using detail::write_eigs;
+
+void say(const StabilityOptions& opt, const std::string& s) {
+  if (opt.progress) opt.progress(s);
+}
+
+linalg::EigOptions eig_options(const StabilityOptions& opt, linalg::Which which) {
+  linalg::EigOptions e;
+  e.k = opt.k;
+  e.which = which;
+  e.tol = opt.tol;
+  e.max_restarts = opt.max_restarts;
+  return e;
+}
+linalg::EigResult eigs(const linalg::LinearOperator& op, linalg::Which which, const StabilityOptions& opt) {
+  return detail::solve_eigs(op, eig_options(opt, which));
+}
+
+/// One input of the network and its fixed point, with each area's ReLU mask there.
+struct InputPoint {
+  std::string name;
+  at::Tensor drive;  // undefined for the zero image
+  model::FixedPoint fp;
+  std::vector<at::Tensor> masks;  // per area, (C, H, W)
+};
+
+/// Phase 1: the fixed point of the whole network for each input (the zero image first).
+std::vector<InputPoint> find_fixed_points(const model::CordsNet& dyn, const at::Tensor& images,
+                                          const StabilityOptions& opt) {
+  std::vector<InputPoint> points{{"zero", at::Tensor(), {}, {}}};
+  if (images.defined()) {
+    dyn.check_image(images.sizes());
+    for (std::int64_t i = 0; i < images.size(0); ++i)
+      points.push_back({fmt::format("image {}", i), dyn.input_drive(images.narrow(0, i, 1).to(at::kDouble)), {}, {}});
+  }
+  model::FixedPointOptions fo;
+  fo.alpha = opt.alpha;
+  fo.max_steps = opt.max_steps;
+  fo.tol = opt.fixed_point_tol;
+  for (auto& p : points) {
+    say(opt, fmt::format("[fixed point] {} ...", p.name));
+    p.fp = model::find_fixed_point(dyn, p.drive, {}, fo);
+    for (const auto& ul : dyn.preactivations(p.fp.state, p.drive)) p.masks.push_back(model::relu_mask(ul[0]));
+  }
+  return points;
+}
+
+/// Phase 2: the all-active linear model of one area: rightmost and largest eigenvalues of W, ||W||_2 and
+/// the numerical abscissa.
+void analyse_linear(const linalg::ConvOperator& w, const StabilityOptions& opt, AreaStability& a) {
+  a.linear = eigs(w, linalg::Which::LR, opt);
+  a.abscissa = max_real(a.linear);
+  a.margin = 1.0 - a.abscissa;
+  a.largest = eigs(w, linalg::Which::LM, opt);
+  a.spectral_radius = max_abs(a.largest);
+  const linalg::GramOperator gram(w);
+  const auto g = linalg::largest_symmetric_eigenvalue(gram, opt.tol, opt.max_restarts);
+  a.norm2 = std::sqrt(std::max(0.0, g.value));
+  a.norm2_residual = g.residual;
+  a.norm2_converged = g.converged;
+  const linalg::SymmetricPartOperator sym(w);
+  const auto om = linalg::largest_symmetric_eigenvalue(sym, opt.tol, opt.max_restarts);
+  a.numerical_abscissa = om.value;
+  a.numerical_abscissa_residual = om.residual;
+  a.numerical_abscissa_converged = om.converged;
+  a.contraction = a.norm2_converged && a.norm2 < 1.0;
+  a.transient_amplification = a.abscissa < 1.0 && a.numerical_abscissa >= 1.0;
+}
+
+/// Phase 3: local stability of one area at one input's fixed point (D W and the discrete map).
+FixedPointStability analyse_at(const model::RecurrentLayer& layer, const InputPoint& p, const at::Tensor& mask,
+                               const StabilityOptions& opt) {
+  FixedPointStability f;
+  f.input = p.name;
+  f.reached = p.fp.converged;
+  f.status = p.fp.status;
+  f.residual = p.fp.residual;
+  f.steps = p.fp.steps;
+  f.active_fraction = mask.to(at::kDouble).mean().item<double>();
+  if (!f.reached) return f;
+  const model::AreaJacobian dw(layer.weight, layer.height, layer.width, mask, model::JacobianKind::MaskedW, opt.alpha,
+                               opt.dtype, opt.device);
+  f.masked = eigs(dw, linalg::Which::LR, opt);
+  f.masked_abscissa = max_real(f.masked);
+  const model::AreaJacobian disc(layer.weight, layer.height, layer.width, mask, model::JacobianKind::Discrete,
+                                 opt.alpha, opt.dtype, opt.device);
+  f.discrete = eigs(disc, linalg::Which::LM, opt);
+  f.spectral_radius = max_abs(f.discrete);
+  if (f.discrete.all_converged()) f.verdict = f.spectral_radius < 1.0 ? Verdict::Stable : Verdict::Unstable;
+  return f;
+}
+
+/// Phase 4: the area's verdict from its linear model and its fixed points (the rule of analyse_stability).
+void judge(AreaStability& a) {
+  const bool linear_ok = a.linear.all_converged();
+  bool any_unstable = linear_ok && a.abscissa >= 1.0, all_stable = linear_ok && a.abscissa < 1.0;
+  std::string why = any_unstable ? fmt::format("max Re lambda(W) = {:.6f} >= 1", a.abscissa) : "";
+  bool fixed_points_stable = true;
+  for (const auto& f : a.fixed_points) {
+    if (f.verdict == Verdict::Unstable) {
+      any_unstable = true;
+      if (why.empty()) why = fmt::format("spectral radius {:.6f} >= 1 at the fixed point of {}", f.spectral_radius, f.input);
+    }
+    if (f.verdict != Verdict::Stable) all_stable = fixed_points_stable = false;
+  }
+  if (any_unstable) {
+    a.verdict = Verdict::Unstable;
+    a.reason = why;
+    if (fixed_points_stable)
+      a.reason += fmt::format(" (the linear model grows; locally stable at all {} analysed fixed points)",
+                              a.fixed_points.size());
+  } else if (a.contraction) {
+    a.verdict = Verdict::Stable;
+    a.reason = fmt::format("contraction: ||W||_2 = {:.6f} < 1 (stable for every input)", a.norm2);
+  } else if (all_stable) {
+    a.verdict = Verdict::Stable;
+    a.reason = fmt::format("max Re lambda(W) = {:.6f} < 1 and locally stable at all {} fixed points", a.abscissa,
+                           a.fixed_points.size());
+  } else {
+    a.verdict = Verdict::Undecided;
+    a.reason = !linear_ok ? "the spectrum of W did not converge"
+                          : "a fixed point was not reached or a solve did not converge";
+  }
+}
+
+}  // namespace
+
+StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Network& net, const at::Tensor& images,
+                                  const StabilityOptions& opt) {
+  CONVDYN_CHECK(opt.alpha > 0 && opt.alpha <= 1, ValueError, "--alpha {} must be in (0, 1]", opt.alpha);
+  linalg::configure_numerics(opt.device);
+  StabilityReport rep;
+  rep.alpha = opt.alpha;
+  const model::CordsNet dyn(ckpt, at::kDouble, c10::Device(c10::DeviceType::CPU));
+  const auto points = find_fixed_points(dyn, images, opt);
+  for (const auto& p : points) rep.inputs.push_back(p.name);
+
+  for (std::size_t l = 0; l < net.layers.size(); ++l) {
+    const auto& layer = net.layers[l];
+    AreaStability a;
+    a.layer = layer_info(layer, linalg::Padding::Zero, opt.dtype, opt.device);
+    say(opt, fmt::format("[{}] n={}: spectrum of W, ||W||_2, numerical abscissa ...", layer.name, layer.n()));
+    const linalg::ConvOperator w(layer.weight, layer.height, layer.width, linalg::Padding::Zero, opt.dtype, opt.device);
+    analyse_linear(w, opt, a);
+    for (const auto& p : points) a.fixed_points.push_back(analyse_at(layer, p, p.masks[l], opt));
+    judge(a);
+    rep.areas.push_back(std::move(a));
+  }
+  rep.verdict = combine_verdicts(rep.areas, [](const AreaStability& a) { return a.verdict; });
+  return rep;
+}
+
+void write_stability(ResultsWriter& out, const StabilityReport& rep) {
+  auto root = out.group("stability");
+  root.attr("verdict", to_string(rep.verdict));
+  root.attr("alpha", rep.alpha);
+  std::string inputs;
+  for (const auto& s : rep.inputs) inputs += (inputs.empty() ? "" : ";") + s;
+  root.attr("inputs", inputs);
+  for (const auto& a : rep.areas) {
+    auto g = root.group(a.layer.name);
+    g.attr("verdict", to_string(a.verdict));
+    g.attr("reason", a.reason);
+    g.attr("n", static_cast<long long>(a.layer.n));
+    g.attr("abscissa", a.abscissa);
+    g.attr("margin", a.margin);
+    g.attr("spectral_radius", a.spectral_radius);
+    g.attr("norm2", a.norm2);
+    g.attr("norm2_residual", a.norm2_residual);
+    g.attr("norm2_converged", a.norm2_converged);
+    g.attr("numerical_abscissa", a.numerical_abscissa);
+    g.attr("numerical_abscissa_residual", a.numerical_abscissa_residual);
+    g.attr("numerical_abscissa_converged", a.numerical_abscissa_converged);
+    g.attr("norm_over_radius", a.spectral_radius > 0 ? a.norm2 / a.spectral_radius : INFINITY);
+    g.attr("contraction", a.contraction);
+    g.attr("transient_amplification", a.transient_amplification);
+    write_eigs(g, "linear", a.linear);
+    write_eigs(g, "largest", a.largest);
+    for (std::size_t i = 0; i < a.fixed_points.size(); ++i) {
+      const auto& f = a.fixed_points[i];
+      auto fg = g.group("inputs").group(std::to_string(i));
+      fg.attr("input", f.input);
+      fg.attr("reached", f.reached);
+      fg.attr("status", f.status);
+      fg.attr("fixed_point_residual", f.residual);
+      fg.attr("steps", static_cast<long long>(f.steps));
+      fg.attr("active_fraction", f.active_fraction);
+      fg.attr("verdict", to_string(f.verdict));
+      if (f.reached) {
+        fg.attr("masked_abscissa", f.masked_abscissa);
+        fg.attr("spectral_radius", f.spectral_radius);
+        write_eigs(fg, "masked", f.masked);
+        write_eigs(fg, "discrete", f.discrete);
+      }
+    }
+  }
+}
+
+}  // namespace convdyn::analysis

@@ -1,0 +1,96 @@
+// Stability verification of a CordsNet, per area: linear stability, local stability at the model's own
+// fixed points, a contraction certificate and a measure of non-normality.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "analysis/results.hpp"
+#include "analysis/verdict.hpp"
+#include "linalg/eig_result.hpp"
+
+namespace convdyn::model {
+struct Checkpoint;
+struct Network;
+}
+
+namespace convdyn::analysis {
+
+struct StabilityOptions {
+  double alpha = 0.2;            ///< dt / T of the discretised dynamics (0.2 in the release)
+  double tol = 1e-10;            ///< eigen-residual tolerance of every solve (see EigResult)
+  std::int64_t k = 6;            ///< eigenvalues kept per solve (rightmost / largest)
+  int max_restarts = 1000;
+  c10::ScalarType dtype = c10::ScalarType::Double;        ///< of the operators and eigensolves
+  c10::Device device = c10::Device(c10::DeviceType::CPU);  ///< of the operators and eigensolves (the
+                                                          ///< fixed-point simulation runs on the CPU in float64)
+  // Fixed points
+  std::int64_t max_steps = 20000;  ///< time steps allowed to reach a fixed point
+  double fixed_point_tol = 1e-10;  ///< ||F(r) - r|| / max(1, ||r||)
+  std::function<void(const std::string&)> progress;  ///< nullptr: silent
+};
+
+/// One input (zero image or an image) and the analysis at its fixed point, for one area.
+struct FixedPointStability {
+  std::string input;               ///< "zero" or "image <i>"
+  bool reached = false;            ///< a fixed point was reached (else: status says why)
+  std::string status;              ///< converged | oscillating | diverging | max-steps
+  double residual = 0.0;           ///< ||F(r) - r|| / max(1, ||r||) at the end
+  std::int64_t steps = 0;
+  double active_fraction = 0.0;    ///< fraction of the area's units with relu' = 1 (D = 1)
+  linalg::EigResult masked;        ///< rightmost eigenvalues of D W
+  linalg::EigResult discrete;      ///< largest-magnitude eigenvalues of (1 - alpha) I + alpha D W
+  double masked_abscissa = 0.0;    ///< max Re of D W (continuous-time stable iff < 1)
+  double spectral_radius = 0.0;    ///< of the discrete map (stable iff < 1)
+  Verdict verdict = Verdict::Undecided;
+};
+
+struct AreaStability {
+  LayerInfo layer;
+  linalg::EigResult linear;        ///< rightmost eigenvalues of W (all units active, D = I)
+  double abscissa = 0.0;           ///< max Re lambda(W): the linear model is stable iff < 1
+  double margin = 0.0;             ///< 1 - abscissa
+  linalg::EigResult largest;       ///< largest-magnitude eigenvalues of W
+  double spectral_radius = 0.0;    ///< max |lambda(W)|
+  double norm2 = 0.0;              ///< ||W||_2, largest singular value (Lanczos on W^T W)
+  double norm2_residual = 0.0;
+  bool norm2_converged = false;
+  double numerical_abscissa = 0.0;  ///< omega(W) = lambda_max((W + W^T)/2) (Lanczos)
+  double numerical_abscissa_residual = 0.0;
+  bool numerical_abscissa_converged = false;
+  bool contraction = false;        ///< ||W||_2 < 1 (converged): globally stable for every input
+  bool transient_amplification = false;  ///< every Re lambda < 1 but omega >= 1
+  std::vector<FixedPointStability> fixed_points;
+  Verdict verdict = Verdict::Undecided;
+  std::string reason;              ///< one line: why this verdict
+};
+
+struct StabilityReport {
+  std::vector<AreaStability> areas;
+  std::vector<std::string> inputs;  ///< the inputs analysed, in order
+  double alpha = 0.2;
+  Verdict verdict = Verdict::Undecided;
+};
+
+/// Analyses every area of `net`. `images` is [N, C, H, W] (float64) or undefined for the zero input only;
+/// the zero input is always analysed first. Non-convergence of a solve or of a fixed point makes the
+/// affected verdict UNDECIDED, never a silent answer.
+///
+/// Verdict of an area: STABLE when ||W||_2 < 1 (a contraction: stable for every input), or when the linear
+/// model is stable (max Re lambda(W) < 1) and the discrete map is locally stable (spectral radius < 1) at
+/// every analysed fixed point; UNSTABLE when max Re lambda(W) >= 1 or the spectral radius at some fixed
+/// point is >= 1 (from converged solves); UNDECIDED otherwise. The model's verdict: UNSTABLE if any area
+/// is, else UNDECIDED if any area is, else STABLE. The network's Jacobian is block lower-triangular over
+/// areas, so per-area local stability is exact for the whole network.
+StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Network& net,
+                                  const at::Tensor& images, const StabilityOptions& opt);
+
+/// Writes /stability (see docs/results-format.md).
+void write_stability(ResultsWriter& out, const StabilityReport& report);
+
+}  // namespace convdyn::analysis
