@@ -35,8 +35,22 @@ linalg::EigOptions eig_options(const StabilityOptions& opt, linalg::Which which)
   e.max_restarts = opt.max_restarts;
   return e;
 }
-linalg::EigResult eigs(const linalg::LinearOperator& op, linalg::Which which, const StabilityOptions& opt) {
-  return detail::solve_eigs(op, eig_options(opt, which));
+linalg::EigResult eigs(const linalg::LinearOperator& op, linalg::Which which, const StabilityOptions& opt,
+                       const at::Tensor& start = {}, bool vectors = false) {
+  auto eo = eig_options(opt, which);
+  eo.vectors = vectors;
+  auto extras = opt.krylov_schur;
+  if (start.defined()) extras.start = start;
+  return detail::solve_eigs(op, eo, extras);
+}
+
+/// A start vector in the span of a result's eigenvectors: the real part of their sum (a conjugate pair adds up
+/// to twice the real part of one), as a (n) float64 CPU tensor; undefined without vectors.
+at::Tensor warm_start(const linalg::EigResult& r) {
+  if (r.vectors.cols() == 0) return {};
+  const Eigen::VectorXd v = r.vectors.rowwise().sum().real();
+  if (!(v.norm() > 0.0) || !v.allFinite()) return {};
+  return at::from_blob(const_cast<double*>(v.data()), {v.size()}, at::TensorOptions().dtype(at::kDouble)).clone();
 }
 
 /// One input of the network and its fixed point, with each area's ReLU mask there.
@@ -77,12 +91,12 @@ void analyse_linear(const linalg::ConvOperator& w, const StabilityOptions& opt, 
   a.largest = eigs(w, linalg::Which::LM, opt);
   a.spectral_radius = max_abs(a.largest);
   const linalg::GramOperator gram(w);
-  const auto g = linalg::largest_symmetric_eigenvalue(gram, opt.tol, opt.max_restarts);
+  const auto g = linalg::largest_symmetric_eigenvalue(gram, opt.tol, opt.max_restarts, opt.krylov_schur);
   a.norm2 = std::sqrt(std::max(0.0, g.value));
   a.norm2_residual = g.residual;
   a.norm2_converged = g.converged;
   const linalg::SymmetricPartOperator sym(w);
-  const auto om = linalg::largest_symmetric_eigenvalue(sym, opt.tol, opt.max_restarts);
+  const auto om = linalg::largest_symmetric_eigenvalue(sym, opt.tol, opt.max_restarts, opt.krylov_schur);
   a.numerical_abscissa = om.value;
   a.numerical_abscissa_residual = om.residual;
   a.numerical_abscissa_converged = om.converged;
@@ -102,12 +116,14 @@ FixedPointStability analyse_at(const model::RecurrentLayer& layer, const InputPo
   f.active_fraction = mask.to(at::kDouble).mean().item<double>();
   if (!f.reached) return f;
   const model::AreaJacobian dw(layer.weight, layer.height, layer.width, mask, model::JacobianKind::MaskedW, opt.alpha,
-                               opt.dtype, opt.device);
-  f.masked = eigs(dw, linalg::Which::LR, opt);
+                               opt.dtype, opt.device, opt.conv_backend);
+  f.masked = eigs(dw, linalg::Which::LR, opt, {}, /*vectors=*/true);
   f.masked_abscissa = max_real(f.masked);
   const model::AreaJacobian disc(layer.weight, layer.height, layer.width, mask, model::JacobianKind::Discrete,
-                                 opt.alpha, opt.dtype, opt.device);
-  f.discrete = eigs(disc, linalg::Which::LM, opt);
+                                 opt.alpha, opt.dtype, opt.device, opt.conv_backend);
+  // (1 - a) I + a D W has the eigenvectors of D W: its solve starts from D W's rightmost Ritz vectors.
+  f.discrete = eigs(disc, linalg::Which::LM, opt, warm_start(f.masked));
+  f.masked.vectors.resize(0, 0);
   f.spectral_radius = max_abs(f.discrete);
   if (f.discrete.all_converged()) f.verdict = f.spectral_radius < 1.0 ? Verdict::Stable : Verdict::Unstable;
   return f;
@@ -163,7 +179,8 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
     AreaStability a;
     a.layer = layer_info(layer, linalg::Padding::Zero, opt.dtype, opt.device);
     say(opt, fmt::format("[{}] n={}: spectrum of W, ||W||_2, numerical abscissa ...", layer.name, layer.n()));
-    const linalg::ConvOperator w(layer.weight, layer.height, layer.width, linalg::Padding::Zero, opt.dtype, opt.device);
+    const linalg::ConvOperator w(layer.weight, layer.height, layer.width, linalg::Padding::Zero, opt.dtype, opt.device,
+                                 opt.conv_backend);
     analyse_linear(w, opt, a);
     for (const auto& p : points) a.fixed_points.push_back(analyse_at(layer, p, p.masks[l], opt));
     judge(a);

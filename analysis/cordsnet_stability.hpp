@@ -13,6 +13,8 @@
 #include "analysis/results.hpp"
 #include "analysis/verdict.hpp"
 #include "linalg/eig_result.hpp"
+#include "linalg/operators/conv_operator.hpp"
+#include "linalg/solvers/krylov_schur.hpp"
 
 namespace convdyn::model {
 struct Checkpoint;
@@ -29,6 +31,10 @@ struct StabilityOptions {
   c10::ScalarType dtype = c10::ScalarType::Double;        ///< of the operators and eigensolves
   c10::Device device = c10::Device(c10::DeviceType::CPU);  ///< of the operators and eigensolves (the
                                                           ///< fixed-point simulation runs on the CPU in float64)
+  /// Krylov–Schur's extras for every iterative solve, and the conv implementation (the bench runs the
+  /// plain path next to the default one).
+  linalg::KrylovSchurExtras krylov_schur;
+  linalg::ConvBackend conv_backend = linalg::ConvBackend::Auto;
   // Fixed points
   std::int64_t max_steps = 20000;  ///< time steps allowed to reach a fixed point
   double fixed_point_tol = 1e-10;  ///< ||F(r) - r|| / max(1, ||r||)

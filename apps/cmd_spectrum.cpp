@@ -222,6 +222,10 @@ void add_spectrum_command(CLI::App& app) {
                   "removed >30% of the norm, as ARPACK/SLEPc; basis checked at every restart) or always (CGS2)")
       ->capture_default_str()
       ->check(CLI::IsMember({"ifneeded", "always"}));
+  cmd->add_option("--sstep", a->solve.krylov_schur.sstep,
+                  "krylov-schur: Arnoldi vectors per block Gram-Schmidt (s-step expansion: the same Krylov space, "
+                  "the basis read once per block; 0 = automatic: 16 for n >= 4096, 1 = one vector at a time)")
+      ->capture_default_str();
   cmd->add_option("--steps", a->solve.arnoldi_qr.steps, "arnoldi-qr: Arnoldi steps (published: 300)")
       ->capture_default_str();
   cmd->add_option("--qr-iters", a->solve.arnoldi_qr.qr_iters, "arnoldi-qr: unshifted QR iterations (published: 5000)")

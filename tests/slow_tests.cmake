@@ -5,6 +5,7 @@ set(_convdyn_slow
   linalg KrylovSchur.LargeConvLayerResiduals
   linalg KrylovSchur.ClusteredRightEdgeDoesNotSkipInteriorEigenvalues
   linalg KrylovSchur.SinglePassAndCgs2AgreeWithDense
+  linalg KrylovSchur.TwelveRandomClusteredConvsMissNothing
   apps CliZoo.EveryBrokenBundleFileGivesOneLineError
   apps CliZoo.BrokenBundlePrefixGivesOneLineError
   apps Cli.BadInputsGiveOneLineErrors)

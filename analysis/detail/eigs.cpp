@@ -12,10 +12,12 @@ namespace {
 constexpr std::int64_t kDenseBelow = 200;
 }  // namespace
 
-linalg::EigResult solve_eigs(const linalg::LinearOperator& op, const linalg::EigOptions& opt) {
+linalg::EigResult solve_eigs(const linalg::LinearOperator& op, const linalg::EigOptions& opt,
+                             const linalg::KrylovSchurExtras& extras) {
   const std::int64_t n = op.size();
   linalg::SolveOptions s;
   s.common = opt;
+  s.krylov_schur = extras;
   if (n <= kDenseBelow || opt.k > n - 3) {
     s.method = linalg::Method::Dense;
     s.common.k = std::min(opt.k, n);

@@ -5,13 +5,15 @@
 #include "linalg/eig_result.hpp"
 #include "linalg/linear_operator.hpp"
 #include "linalg/solvers/eig_options.hpp"
+#include "linalg/solvers/krylov_schur.hpp"
 
 namespace convdyn::analysis::detail {
 
 /// The opt.k eigenvalues of `op` preferred by opt.which: dense (with vectors, so residuals are computed) for
 /// n <= 200 or k > n - 3, else krylov-schur with the common block as given; flags judged against opt.tol
 /// either way.
-linalg::EigResult solve_eigs(const linalg::LinearOperator& op, const linalg::EigOptions& opt);
+linalg::EigResult solve_eigs(const linalg::LinearOperator& op, const linalg::EigOptions& opt,
+                             const linalg::KrylovSchurExtras& extras = {});
 
 double max_real(const linalg::EigResult& r);  ///< -inf for an empty result
 double max_abs(const linalg::EigResult& r);   ///< 0 for an empty result

@@ -2,9 +2,9 @@
 
 #include <ATen/ATen.h>
 
-#include <vector>
 
 #include "linalg/error.hpp"
+#include "linalg/operators/detail/conv2d_f64.hpp"
 
 namespace convdyn::linalg {
 
@@ -34,7 +34,7 @@ std::int64_t checked_channels(const at::Tensor& w, std::int64_t h, std::int64_t 
 }  // namespace
 
 ConvOperator::ConvOperator(const at::Tensor& weight, std::int64_t height, std::int64_t width,
-                           Padding padding, c10::ScalarType dtype, c10::Device device)
+                           Padding padding, c10::ScalarType dtype, c10::Device device, ConvBackend backend)
     : LinearOperator(checked_channels(weight, height, width) * height * width, dtype, device),
       channels_(weight.size(0)),
       height_(height),
@@ -46,7 +46,14 @@ ConvOperator::ConvOperator(const at::Tensor& weight, std::int64_t height, std::i
                 kernel_, kernel_ / 2, height, width);
   weight_ = weight.detach().to(device, dtype).contiguous();
   weight_t_ = weight_.transpose(0, 1).flip({2, 3}).contiguous();
+  if (backend == ConvBackend::Auto && device.is_cpu() && dtype == at::kDouble) {
+    const bool circular = padding == Padding::Circular;
+    f64_ = std::make_unique<const detail::Conv2dF64>(weight_, height, width, circular);
+    f64_t_ = std::make_unique<const detail::Conv2dF64>(weight_t_, height, width, circular);
+  }
 }
+
+ConvOperator::~ConvOperator() = default;
 
 std::string ConvOperator::describe() const {
   return fmt::format("conv {}x{}x{}x{} on {}x{}, {} padding", channels_, channels_, kernel_, kernel_, height_,
@@ -55,14 +62,6 @@ std::string ConvOperator::describe() const {
 
 at::Tensor ConvOperator::conv(const at::Tensor& x, const at::Tensor& w) const {
   const std::int64_t k = x.size(0), p = kernel_ / 2;
-  if (k > 1 && x.is_cpu() && x.scalar_type() == at::kDouble) {
-    // LibTorch's float64 CPU conv of a batch of large images is slower per image than one image at a time
-    // (im2col of the whole batch leaves the cache; README, "Levers").
-    std::vector<at::Tensor> rows;
-    rows.reserve(static_cast<std::size_t>(k));
-    for (std::int64_t i = 0; i < k; ++i) rows.push_back(conv(x.narrow(0, i, 1), w));
-    return at::cat(rows);
-  }
   auto img = x.view({k, channels_, height_, width_});
   // float32 on the CPU: LibTorch sends channels-last inputs to oneDNN, several times faster than its default
   // NCHW path (README, "Levers"); float64 has no oneDNN kernel.
@@ -76,7 +75,17 @@ at::Tensor ConvOperator::conv(const at::Tensor& x, const at::Tensor& w) const {
   return y.contiguous().reshape({k, size()});
 }
 
-at::Tensor ConvOperator::apply_impl(const at::Tensor& x) const { return conv(x, weight_); }
-at::Tensor ConvOperator::apply_transpose_impl(const at::Tensor& x) const { return conv(x, weight_t_); }
+namespace {
+at::Tensor apply_f64(const detail::Conv2dF64& f, const at::Tensor& x) {
+  at::Tensor y = at::empty_like(x);
+  f.apply(x.data_ptr<double>(), y.data_ptr<double>(), x.size(0));  // x: contiguous (k, n), see LinearOperator
+  return y;
+}
+}  // namespace
+
+at::Tensor ConvOperator::apply_impl(const at::Tensor& x) const { return f64_ ? apply_f64(*f64_, x) : conv(x, weight_); }
+at::Tensor ConvOperator::apply_transpose_impl(const at::Tensor& x) const {
+  return f64_t_ ? apply_f64(*f64_t_, x) : conv(x, weight_t_);
+}
 
 }  // namespace convdyn::linalg

@@ -26,8 +26,10 @@ at::Tensor SymmetricPartOperator::apply_impl(const at::Tensor& x) const {
   return (a_.apply(x) + a_.apply_transpose(x)) * 0.5;
 }
 
-SymmetricExtreme largest_symmetric_eigenvalue(const LinearOperator& sym, double tol, int max_restarts) {
+SymmetricExtreme largest_symmetric_eigenvalue(const LinearOperator& sym, double tol, int max_restarts,
+                                              const KrylovSchurExtras& extras) {
   KrylovSchurOptions o;
+  static_cast<KrylovSchurExtras&>(o) = extras;
   o.which = Which::LR;
   o.tol = tol;
   o.max_restarts = max_restarts;

@@ -5,6 +5,7 @@
 // them is Lanczos (with full reorthogonalisation) and the Ritz values are real.
 #pragma once
 #include "linalg/linear_operator.hpp"
+#include "linalg/solvers/krylov_schur.hpp"
 
 namespace convdyn::linalg {
 
@@ -43,6 +44,6 @@ struct SymmetricExtreme {
   std::int64_t matvecs = 0;
 };
 SymmetricExtreme largest_symmetric_eigenvalue(const LinearOperator& sym, double tol = 1e-10,
-                                              int max_restarts = 1000);
+                                              int max_restarts = 1000, const KrylovSchurExtras& extras = {});
 
 }  // namespace convdyn::linalg

@@ -31,6 +31,10 @@ constexpr double kLockMargin = 0.01;
 // restarts although some have converged, the next wanted value sits in a cluster the subspace does not
 // resolve: the subspace grows by half, once (docs/solvers.md).
 constexpr int kStallRestarts = 10;
+// The automatic s-step length, and the size from which it is used (below it Gram–Schmidt is cheap next to
+// the matvec and the plain path is kept): docs/solvers.md.
+constexpr Index kAutoSStep = 16;
+constexpr Index kSStepMinN = 4096;
 
 // Ritz pairs with true residuals, already reduced to the k best in `which` order.
 struct Evaluation {
@@ -141,6 +145,7 @@ class KrylovSchurRun {
         m_max_(opt.ncv == 0 ? std::min<Index>(n_, m_ + m_ / 2) : m_),
         search_active_(std::max<Index>(m_ - k_, 8)),
         search_cands_(std::min<Index>(4, k_)),
+        sstep_(opt.sstep > 0 ? opt.sstep : (op.size() >= kSStepMinN ? kAutoSStep : 1)),
         matvecs0_(op.matvecs()),
         dec_(op, m_, opt.seed, checked_start(opt.start, n_), capacity_for(m_),
              opt.reorthogonalize == Reorthogonalization::Always) {}
@@ -172,7 +177,7 @@ class KrylovSchurRun {
 
   const LinearOperator& op_;
   const KrylovSchurOptions& opt_;
-  const Index n_, k_, m_, m_max_, search_active_, search_cands_;
+  const Index n_, k_, m_, m_max_, search_active_, search_cands_, sstep_;
   const std::int64_t matvecs0_;
   const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
   KrylovSchurDecomposition dec_;
@@ -198,6 +203,15 @@ KrylovSchurRun::Iterate KrylovSchurRun::expand() {
   dec_.schur(opt_.which);
   const Index p = dec_.size();
   it.T = dec_.projected().topLeftCorner(p, p);
+  if (sstep_ > 1 && dec_.sstep() == 1) {
+    // s-step from the next expansion on, its Newton shift at the centre of the Ritz values' real parts.
+    double lo = INFINITY, hi = -INFINITY;
+    for (const auto& blk : detail::schur_blocks(it.T, 0, p)) {
+      lo = std::min(lo, blk.value.real());
+      hi = std::max(hi, blk.value.real());
+    }
+    dec_.set_sstep(sstep_, std::isfinite(lo) ? 0.5 * (lo + hi) : 0.0);
+  }
   const Eigen::RowVectorXd b = dec_.projected().row(p).head(p);
   const Eigen::VectorXd& d = dec_.deflated();
   it.locked = dec_.locked();
@@ -381,6 +395,7 @@ const char* to_string(Reorthogonalization r) { return r == Reorthogonalization::
 
 EigResult krylov_schur(const LinearOperator& op, const KrylovSchurOptions& opt) {
   check_eig_options("krylov-schur", op.size(), opt, /*min_restarts=*/0);
+  CONVDYN_CHECK(opt.sstep >= 0, ValueError, "krylov-schur: sstep={} must be >= 0 (0 = automatic)", opt.sstep);
   return KrylovSchurRun(op, opt).run();
 }
 

@@ -35,18 +35,24 @@ const char* to_string(Reorthogonalization r);
 
 /// What krylov_schur takes beyond the common block.
 struct KrylovSchurExtras {
+  /// Vectors per block Gram–Schmidt (s-step expansion, detail::KrylovSchurDecomposition::set_sstep): the same
+  /// Krylov space as one vector at a time, with the basis read once per s vectors. 0 = automatic (16 for
+  /// n >= 4096 after the first plain expansion, whose Ritz values give the basis's shift; else 1); 1 = one
+  /// vector at a time.
+  std::int64_t sstep = 0;
   bool verify = false;          ///< after convergence, search the complement of the converged pairs from a
                                 ///< fresh start for eigenvalues the restarts missed (~1-3x the cost)
   Reorthogonalization reorthogonalize = Reorthogonalization::IfNeeded;
   std::function<void(const KrylovSchurProgress&)> progress;  ///< optional, once per outer iteration
+  /// Optional start vector (n) or (1, n), any device/dtype; overrides the seed's random one. A warm start
+  /// (e.g. Ritz vectors of a related problem with the same eigenvectors) can save most of the matvecs.
+  at::Tensor start;
 };
 
 /// Options of `krylov_schur`: the common block plus the extras. ncv = 0 means automatic: min(max(4k, k+40),
 /// n), grown once by half when no further pair converges for 10 restarts (a given ncv is kept).
 /// max_restarts = 0 is allowed: a single Arnoldi pass of ncv steps.
-struct KrylovSchurOptions : EigOptions, KrylovSchurExtras {
-  at::Tensor start;             ///< optional start vector (n) or (1, n), any device/dtype; overrides seed
-};
+struct KrylovSchurOptions : EigOptions, KrylovSchurExtras {};
 
 /// The k eigenvalues of `op` preferred by `opt.which`.
 ///

@@ -31,9 +31,10 @@ std::int64_t area_n(const at::Tensor& weight, std::int64_t h, std::int64_t w) {
 }  // namespace
 
 AreaJacobian::AreaJacobian(const at::Tensor& weight, std::int64_t height, std::int64_t width, const at::Tensor& mask,
-                           JacobianKind kind, double alpha, c10::ScalarType dtype, c10::Device device)
+                           JacobianKind kind, double alpha, c10::ScalarType dtype, c10::Device device,
+                           linalg::ConvBackend backend)
     : LinearOperator(area_n(weight, height, width), dtype, device), kind_(kind), alpha_(alpha) {
-  conv_ = std::make_unique<linalg::ConvOperator>(weight, height, width, linalg::Padding::Zero, dtype, device);
+  conv_ = std::make_unique<linalg::ConvOperator>(weight, height, width, linalg::Padding::Zero, dtype, device, backend);
   CONVDYN_CHECK(kind != JacobianKind::Discrete || (alpha > 0 && alpha <= 1), ValueError,
                 "area jacobian: alpha={} must be in (0, 1]", alpha);
   if (mask.defined()) {

@@ -34,7 +34,8 @@ class AreaJacobian final : public linalg::LinearOperator {
   /// with values other than 0/1, or alpha outside (0, 1] for the Discrete kind.
   AreaJacobian(const at::Tensor& weight, std::int64_t height, std::int64_t width, const at::Tensor& mask,
                JacobianKind kind, double alpha = 0.2, c10::ScalarType dtype = c10::ScalarType::Double,
-               c10::Device device = c10::Device(c10::DeviceType::CPU));
+               c10::Device device = c10::Device(c10::DeviceType::CPU),
+               linalg::ConvBackend backend = linalg::ConvBackend::Auto);
 
   JacobianKind kind() const noexcept { return kind_; }
   double alpha() const noexcept { return alpha_; }

@@ -70,12 +70,28 @@ class KrylovSchurDecomposition {
   /// third when the second removes more than 30% of the norm; without, one pass and a second only when it
   /// removed more than 30% (the DGKS criterion ||w'|| < ||w|| / sqrt(2), ARPACK's and SLEPc's default: half
   /// the memory traffic of CGS2, which dominates a step on large conv layers). In that mode `truncate`
-  /// measures max |V V^T - I| of the kept basis and switches to CGS2 for good if it exceeds
+  /// measures max |V V^T - I| of the kept basis (at the first and every 4th restart) and switches to CGS2
+  /// for good if it exceeds
   /// `orthogonality_limit()` (counted in orthogonality_fallbacks()). When ||w|| <= 100 eps ||A v_j|| (breakdown),
   /// H(j+1, j) = 0 and v_{j+1} is a random vector orthogonalised against the basis. Returns false when no
   /// new direction exists (the basis already spans R^n); the decomposition is then still valid.
   /// One host synchronisation per step (the projection coefficients and norms travel together).
+  /// With set_sstep(s > 1), see there: blocks of s steps share one block Gram–Schmidt.
   bool expand();
+
+  /// s-step expansion (s > 1): `expand` adds the vectors in blocks of s. A block is a Newton basis
+  /// w_{i+1} = (A w_i - shift w_i) / eta_i from the continuation vector (s matvecs, only vector norms and the
+  /// components along the locked vectors taken out in between), one block classical Gram–Schmidt against the basis (GEMMs; a second pass when some column
+  /// lost more than 30% of its norm, or always with CGS2), a Householder QR of the block, and the new
+  /// Hessenberg columns from the change of basis (a small triangular solve). The Krylov space is the one
+  /// s single steps build, but the basis is read about twice per block instead of twice per vector. A block
+  /// whose basis matrix is ill-conditioned (cond > 1e6) or that meets a (near) breakdown is redone by single
+  /// steps (counted in sstep_fallbacks()). `shift` should sit near the centre of the spectrum, so that the
+  /// powers of (A - shift) stay well conditioned. s = 1: one vector at a time (the default).
+  void set_sstep(Index s, double shift);
+  Index sstep() const noexcept { return sstep_; }
+  std::int64_t sstep_blocks() const noexcept { return sstep_blocks_; }
+  std::int64_t sstep_fallbacks() const noexcept { return sstep_fallbacks_; }
 
   /// Ordered real Schur form of the active block S(l:p, l:p), l = locked(): S <- U^T S U, b^T <- b^T U
   /// with U = diag(I_l, U_a), Ritz values of the active block in `which` order (detail/ordered_schur.hpp).
@@ -108,6 +124,11 @@ class KrylovSchurDecomposition {
   std::pair<double, double> orthogonalize(at::Tensor& w, Index j, Eigen::VectorXd* h) const;
   // max |G - I| for the Gram matrix G of rows [0, r) of V.
   double orthogonality_error(Index r) const;
+  // One s-step block of sb vectors from v_j (see set_sstep); false, with nothing changed but scratch rows,
+  // when it has to be redone by single steps.
+  bool expand_block(Index j, Index sb);
+  // Largest accepted condition number of an s-step block's basis matrix.
+  static constexpr double kMaxBasisCondition = 1e6;
   // Puts a random unit vector orthogonal to v_0..v_{j-1} in row j; false if none could be found.
   bool random_direction(Index j);
   at::Tensor random_vector();
@@ -123,6 +144,11 @@ class KrylovSchurDecomposition {
   bool residual_valid_ = true;
   bool always_twice_ = true;
   std::int64_t breakdowns_ = 0, fallbacks_ = 0;
+  std::int64_t truncations_ = 0;
+  static constexpr std::int64_t kCheckEvery = 4;  // restarts between orthogonality checks (single pass)
+  Index sstep_ = 1;
+  double shift_ = 0.0;
+  std::int64_t sstep_blocks_ = 0, sstep_fallbacks_ = 0;
   double loss_ = 0.0;
   std::mt19937_64 rng_;
 };

@@ -82,6 +82,11 @@ TEST(KrylovSchur, ClusteredRightEdgeDoesNotSkipInteriorEigenvalues) {
   const auto def = krylov_schur(op, o);
   certified(def, "default m");
   EXPECT_TRUE(matches(def)) << "default m: #16 = " << def.values(16);
+  o.sstep = 16;  // the s-step expansion (automatic from n = 4096 on) on the same hard case
+  const auto blocked = krylov_schur(op, o);
+  certified(blocked, "default m, sstep 16");
+  EXPECT_TRUE(matches(blocked)) << "sstep 16: #16 = " << blocked.values(16);
+  o.sstep = 0;
 
   o.verify = true;
   const auto ver = krylov_schur(op, o);
@@ -128,4 +133,32 @@ TEST(KrylovSchur, SinglePassAndCgs2AgreeWithDense) {
   EXPECT_EQ(parse_reorthogonalization("always"), Reorthogonalization::Always);
   EXPECT_EQ(parse_reorthogonalization("ifneeded"), Reorthogonalization::IfNeeded);
   EXPECT_THROW(parse_reorthogonalization("twice"), ValueError);
+}
+
+// Twelve random 32x7x7 convs (the family of the clustered case above), k = 20, LR, one vector at a time and
+// with the s-step expansion: the 20 rightmost eigenvalues of LAPACK's dense eigensolver, none skipped,
+// every residual within tol.
+TEST(KrylovSchur, TwelveRandomClusteredConvsMissNothing) {
+  for (int seed = 0; seed < 12; ++seed) {
+    at::manual_seed(100 + seed);
+    const ConvOperator op(at::randn({32, 32, 3, 3}, at::kDouble) / std::sqrt(9.0 * 32), 7, 7);
+    const at::Tensor all = at::linalg_eigvals(op.to_dense()).contiguous();
+    const Eigen::VectorXcd dense =
+        select(Eigen::Map<const Eigen::VectorXcd>(reinterpret_cast<const cd*>(all.data_ptr<c10::complex<double>>()),
+                                                  all.numel()),
+               Which::LR, 20);
+    for (std::int64_t sstep : {1, 16}) {
+      KrylovSchurOptions o;
+      o.k = 20;
+      o.which = Which::LR;
+      o.sstep = sstep;
+      const auto r = krylov_schur(op, o);
+      ASSERT_TRUE(r.all_converged()) << "seed " << seed << " sstep " << sstep;
+      ASSERT_EQ(r.values.size(), 20);
+      for (int i = 0; i < 20; ++i) {
+        EXPECT_LT(std::abs(r.values(i) - dense(i)), 1e-9) << "seed " << seed << " sstep " << sstep << " #" << i;
+        EXPECT_LE(r.residuals(i), 1e-10 * std::max(1.0, std::abs(r.values(i))));
+      }
+    }
+  }
 }

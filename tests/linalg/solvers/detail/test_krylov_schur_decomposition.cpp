@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 
 #include "linalg/operators/conv_operator.hpp"
 #include "linalg/solvers/detail/krylov_schur_decomposition.hpp"
@@ -13,14 +14,17 @@ using namespace convdyn::linalg;
 using namespace convdyn::tests;
 namespace ksd = convdyn::linalg::detail;
 
-// Parameter: always_twice (CGS2) or single-pass Gram–Schmidt with the DGKS test.
-class KrylovSchurDecompositionRelation : public ::testing::TestWithParam<bool> {};
+// Parameters: always_twice (CGS2) or single-pass Gram–Schmidt with the DGKS test; the s-step length (1 = one
+// vector at a time; 4 and 7 with a Newton shift, 7 not dividing the expansions, so the last block is short).
+class KrylovSchurDecompositionRelation : public ::testing::TestWithParam<std::tuple<bool, int>> {};
 
 TEST_P(KrylovSchurDecompositionRelation, HoldsAfterRestartsAndLocking) {
+  const auto [always_twice, sstep] = GetParam();
   at::manual_seed(21);
   ConvOperator op(at::randn({6, 6, 3, 3}, at::kDouble), 10, 10);
   const double anorm = to_eigen(op.to_dense()).norm();
-  ksd::KrylovSchurDecomposition dec(op, 30, /*seed=*/3, at::Tensor(), 0, /*always_twice=*/GetParam());
+  ksd::KrylovSchurDecomposition dec(op, 30, /*seed=*/3, at::Tensor(), 0, always_twice);
+  dec.set_sstep(sstep, sstep > 1 ? 0.3 : 0.0);
   // Locking deflates: the residual coefficient b_j of a newly locked column j is dropped, so that column
   // of the relation is off by exactly |b_j| (a unit vector times b_j). Track what was dropped.
   Eigen::VectorXd dropped = Eigen::VectorXd::Zero(30);
@@ -87,12 +91,19 @@ TEST_P(KrylovSchurDecompositionRelation, HoldsAfterRestartsAndLocking) {
   check("after growing to 40");
   // The single pass kept the basis orthogonal without falling back to CGS2; its restart check saw it.
   EXPECT_EQ(dec.orthogonality_fallbacks(), 0);
-  EXPECT_EQ(dec.always_twice(), GetParam());
-  if (!GetParam()) {
+  EXPECT_EQ(dec.always_twice(), always_twice);
+  if (sstep > 1) {
+    EXPECT_GT(dec.sstep_blocks(), 0);
+    EXPECT_EQ(dec.sstep_fallbacks(), 0);
+  }
+  if (!always_twice) {
     EXPECT_GT(dec.orthogonality_loss(), 0.0);
     EXPECT_LE(dec.orthogonality_loss(), dec.orthogonality_limit());
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(GramSchmidt, KrylovSchurDecompositionRelation, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "Cgs2" : "SinglePassIfNeeded"; });
+INSTANTIATE_TEST_SUITE_P(GramSchmidt, KrylovSchurDecompositionRelation,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(1, 4, 7)), [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "Cgs2" : "SinglePassIfNeeded") + "_sstep" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
