@@ -395,8 +395,11 @@ void run_operators(const BenchArgs& a, Which which, std::vector<Row>& rows) {
       const std::size_t first = rows.size();
       for (const auto& m : methods) {
         if (m == "spectra" || m == "arpack") {
+          std::vector<std::int64_t> done;  // rules that give the same ncv (small k) run once
           for (const auto& rule : split(a.ncvs, ',')) {
             const std::int64_t ncv = ncv_of(rule, k, op64.size());
+            if (std::find(done.begin(), done.end(), ncv) != done.end()) continue;
+            done.push_back(ncv);
             rows.push_back(run_row(fmt::format("{} ncv={}", m, ncv), m, op64, sh, k, solve_options(m, a, k, which, ncv), a));
           }
           continue;

@@ -12,6 +12,7 @@
 #include "model/cordsnet/cordsnet.hpp"
 #include "model/cordsnet/fixed_point.hpp"
 #include "model/cordsnet/jacobian.hpp"
+#include "model/cordsnet/support.hpp"
 
 using namespace convdyn;
 using namespace convdyn::model;
@@ -19,10 +20,7 @@ using convdyn::testing::fixture;
 
 namespace {
 
-const Checkpoint& expected() {
-  static const Checkpoint c = load_checkpoint(fixture("dynamics_expected.pth"));
-  return c;
-}
+const Checkpoint& expected() { return convdyn::tests::dynamics_expected(); }
 
 }  // namespace
 
