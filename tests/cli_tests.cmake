@@ -29,3 +29,9 @@ foreach(method spectra arpack)
            COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum ${_fx}/cordsnet_d4_param_module.pth --all --method ${method} --k 10 --tol 1e-12 --which LR --quiet --force --out ${_h5} >/dev/null && ${CONVDYN_PYTHON} ${_fx}/check_spectra_vs_numpy.py ${_h5} ${_fx}/cordsnet_d4_param_module.pth --tol 1e-9")
   set_tests_properties(e2e.${method}_vs_numpy.cordsnet_d4_param_module.LR PROPERTIES LABELS "e2e;slow")
 endforeach()
+
+# convdyn-bench on a small shape: every row kind is printed (a solver row with all pairs converged, the
+# floor and conv cost rows, the summary against the second opinion) and it exits 0.
+add_test(NAME cli.bench.smoke
+         COMMAND bash -c "out=$($<TARGET_FILE:convdyn-bench> --shapes 8x6x6 --ks 2 --methods krylov-schur,arpack --markdown 2>/dev/null) && echo \"$out\" && echo \"$out\" | grep -Eq '^\\| 8x6x6 .*\\| krylov-schur\\*? +\\| float64 .*\\| +2/2 \\| +0 \\|' && echo \"$out\" | grep -q '| floor ' && echo \"$out\" | grep -q '| conv only (libtorch) ' && echo \"$out\" | grep -q '^# 8x6x6 k=2: krylov-schur .*certified arpack row'")
+set_tests_properties(cli.bench.smoke PROPERTIES LABELS cli)

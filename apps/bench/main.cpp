@@ -15,7 +15,9 @@
 //   arnoldi-qr              the published CordsNet method (float32, 300 steps, 5000 QR iterations)
 // Each shape and k also gets a floor row: krylov-schur's matvecs times the time of one dgemm with one
 // matvec's FLOPs ([C, 9C] x [9C, H W], measured in this process); t/floor = seconds / (matvecs x that time)
-// for every row is the distance of a method's step to the physical limit.
+// for every row is the distance of a method's step to the physical limit. Two more cost rows (CPU) split a
+// krylov-schur step: "conv only" = those matvecs times one apply of convdyn's float64 conv to one vector,
+// "conv only (libtorch)" the same with LibTorch's conv; the rest of a step is Gram-Schmidt and restarts.
 //
 // Whole-model rows: --model r8 (the 8 R8 areas, k = 10, LR, as `convdyn spectrum --all --k 10`) and
 // --stability d4 (`convdyn stability` on a depth-4 CordsNet of the release's sizes with one image); with
@@ -164,6 +166,18 @@ std::string machine_line() {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+/// The time of one apply of op to one vector (CPU): min over a few calls.
+double apply_seconds(const ConvOperator& op) {
+  const at::Tensor x = at::randn({1, op.size()}, at::TensorOptions().dtype(op.dtype()));
+  double best = std::numeric_limits<double>::infinity();
+  for (int rep = 0; rep < 7; ++rep) {
+    const auto t0 = Clock::now();
+    const at::Tensor y = op.apply(x);
+    best = std::min(best, seconds_since(t0));
+  }
+  return best;
+}
+
 /// The time of one dgemm with the FLOPs of one matvec of a C-channel 3x3 conv on H x W ([C, 9C] x [9C, H W],
 /// float64, preallocated; LibTorch's at::mm_out calls the BLAS dgemm): min over a few calls.
 double gemm_floor_seconds(const Shape& sh) {
@@ -217,7 +231,7 @@ void print_table(const std::vector<Row>& rows, bool markdown) {
     if (r.is_floor) {
       cells.push_back({r.shape, std::to_string(r.n), std::to_string(r.k), r.method, "float64",
                        fmt::format("{:.2f}", r.seconds), std::to_string(e.matvecs), "", "", "", "", "", "",
-                       ratio("krylov-schur"), ratio("arnoldi-qr"), "1.00"});
+                       ratio("krylov-schur"), ratio("arnoldi-qr"), floor_ratio});
       continue;
     }
     const Eigen::Index nconv = e.converged.count();
@@ -419,16 +433,24 @@ void run_operators(const BenchArgs& a, Which which, std::vector<Row>& rows) {
       for (std::size_t i = first; i < rows.size(); ++i) rows[i].floor_per_matvec = floor;
       for (std::size_t i = first; i < rows.size(); ++i)
         if (rows[i].method == "krylov-schur" && rows[i].error.empty()) {
-          Row f;
-          f.shape = sh.str();
-          f.n = op64.size();
-          f.k = k;
-          f.method = "floor";
-          f.is_floor = true;
-          f.floor_per_matvec = floor;
-          f.result.matvecs = rows[i].result.matvecs;
-          f.seconds = floor * double(rows[i].result.matvecs);
-          rows.push_back(f);
+          const std::int64_t mv = rows[i].result.matvecs;
+          auto cost_row = [&](const std::string& name, double per_matvec) {
+            Row f;
+            f.shape = sh.str();
+            f.n = op64.size();
+            f.k = k;
+            f.method = name;
+            f.is_floor = true;
+            f.floor_per_matvec = floor;
+            f.result.matvecs = mv;
+            f.seconds = per_matvec * double(mv);
+            rows.push_back(f);
+          };
+          cost_row("floor", floor);
+          if (device.is_cpu()) {
+            cost_row("conv only", apply_seconds(dev64));
+            cost_row("conv only (libtorch)", apply_seconds(torch64));
+          }
           break;
         }
       compare_rows(rows, first, k, which, a.match_tol);
