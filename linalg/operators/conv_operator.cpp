@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
 
 #include "linalg/error.hpp"
 #include "linalg/operators/detail/conv2d_f64.hpp"
@@ -49,7 +50,7 @@ ConvOperator::ConvOperator(const at::Tensor& weight, std::int64_t height, std::i
   if (backend == ConvBackend::Auto && device.is_cpu() && dtype == at::kDouble) {
     const bool circular = padding == Padding::Circular;
     f64_ = std::make_unique<const detail::Conv2dF64>(weight_, height, width, circular);
-    f64_t_ = std::make_unique<const detail::Conv2dF64>(weight_t_, height, width, circular);
+    f64_t_ = std::make_unique<const detail::Conv2dF64>(f64_->transposed());
   }
 }
 
@@ -62,6 +63,14 @@ std::string ConvOperator::describe() const {
 
 at::Tensor ConvOperator::conv(const at::Tensor& x, const at::Tensor& w) const {
   const std::int64_t k = x.size(0), p = kernel_ / 2;
+  if (k > 1 && x.is_cpu() && x.scalar_type() == at::kDouble) {
+    // ConvBackend::LibTorch in float64: LibTorch's CPU conv of a batch of large images is slower per image
+    // than one image at a time (im2col of the whole batch leaves the cache; README, "Levers").
+    std::vector<at::Tensor> rows;
+    rows.reserve(static_cast<std::size_t>(k));
+    for (std::int64_t i = 0; i < k; ++i) rows.push_back(conv(x.narrow(0, i, 1), w));
+    return at::cat(rows);
+  }
   auto img = x.view({k, channels_, height_, width_});
   // float32 on the CPU: LibTorch sends channels-last inputs to oneDNN, several times faster than its default
   // NCHW path (README, "Levers"); float64 has no oneDNN kernel.

@@ -217,14 +217,11 @@ bool KrylovSchurDecomposition::expand_block(Index j, Index sb) {
   Wn.addmm_(C.t(), Vj, 1, -1);
   auto gram = [&] { return host ? host_gram(Wn) : to_eigen(at::mm(Wn, Wn.t())); };
   Eigen::MatrixXd G = gram();
-  for (int pass = 1; pass < 3; ++pass) {
-    const bool again = always_twice_ ? pass == 1 : (G.diagonal().array() < 0.717 * 0.717).any();
-    if (!again) break;
+  if (always_twice_ || (G.diagonal().array() < 0.717 * 0.717).any()) {
     const at::Tensor C2 = at::mm(Vj, Wn.t());
     Wn.addmm_(C2.t(), Vj, 1, -1);
     C += C2;
     G = gram();
-    if (!always_twice_) break;
   }
   Eigen::MatrixXd R = Eigen::MatrixXd::Identity(sb, sb);
   for (int pass = 0; pass < 2; ++pass) {
