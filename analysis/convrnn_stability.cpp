@@ -56,11 +56,11 @@ ConvRNNStabilityReport analyse_convrnn_stability(const model::ConvRNNModel& zoo,
     eo.which = linalg::Which::LM;
     eo.tol = opt.tol;
     eo.max_restarts = opt.max_restarts;
-    c.largest = detail::solve_eigs(*built.op, eo);
+    c.largest = detail::solve_eigs(*built.op, eo, opt.krylov_schur);
     c.spectral_radius = detail::max_abs(c.largest);
     c.margin = 1.0 - c.spectral_radius;
     linalg::GramOperator gram(*built.op);
-    const auto g = linalg::largest_symmetric_eigenvalue(gram, opt.tol, opt.max_restarts);
+    const auto g = linalg::largest_symmetric_eigenvalue(gram, opt.tol, opt.max_restarts, opt.krylov_schur);
     c.norm2 = std::sqrt(std::max(0.0, g.value));
     c.norm2_converged = g.converged;
     c.contraction = c.norm2_converged && c.norm2 < 1.0;

@@ -10,6 +10,7 @@
 #include "analysis/results.hpp"
 #include "analysis/verdict.hpp"
 #include "linalg/eig_result.hpp"
+#include "linalg/solvers/krylov_schur.hpp"
 
 namespace convdyn::analysis {
 
@@ -18,6 +19,7 @@ struct ConvRNNStabilityOptions {
   std::int64_t k = 6;      ///< largest-magnitude eigenvalues kept per Jacobian
   int max_restarts = 1000;
   ConvRNNPoint point;   ///< drive and fixed-point options (one drive for every layer: x = 0 unless given)
+  linalg::KrylovSchurExtras krylov_schur;  ///< extras of every iterative solve (e.g. a per-restart hook)
   std::function<void(const std::string&)> progress;  ///< nullptr: silent
 };
 

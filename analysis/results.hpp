@@ -10,7 +10,7 @@
 
 namespace convdyn::analysis {
 
-/// Bumped whenever a reader would need to change. Readers check it (notebooks/convdyn_results.py).
+/// Bumped whenever a reader would need to change. Readers check it (python/convdyn/results.py).
 inline constexpr int kSchemaVersion = 2;
 
 struct RunInfo {

@@ -7,8 +7,6 @@
 #include "linalg/device.hpp"
 #include "linalg/error.hpp"
 #include "linalg/scalar_type.hpp"
-#include "model/cordsnet/detect.hpp"
-#include "model/io/images.hpp"
 
 namespace convdyn::apps {
 
@@ -83,52 +81,14 @@ int dense_cuda_device(const std::string& s, linalg::Method method) {
   return d.is_cuda() ? (d.has_index() ? d.index() : 0) : -1;
 }
 
-at::Tensor read_drive(const std::string& path) {
-  if (path.empty()) return {};
-  model::InputOptions io;
-  io.scale = 1.0;  // values as stored, uint8 included
-  auto t = model::read_images(path, io);  // [N, C, H, W]; a 3-D array [Cin, H, W] arrives as [Cin, 1, H, W]
-  if (t.size(0) > 1) {
-    CONVDYN_CHECK(t.size(1) == 1, ValueError,
-                  "{}: a drive is one array [Cin, H, W] or [1, Cin, H, W], not [{}]", path, fmt::join(t.sizes(), ", "));
-    t = t.reshape({1, t.size(0), t.size(2), t.size(3)});
-  }
-  return t;
-}
-
 LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
                        c10::ScalarType cell_dtype) {
-  model::LoadOptions lo;
-  lo.key = a.key;
-  LoadedModel m;
-  m.ckpt = model::load_checkpoint(a.path, lo);
-  if (model::looks_like_convrnn(m.ckpt)) {
-    model::ConvRNNOptions zo;
-    if (!a.size.empty()) {
-      CONVDYN_CHECK(a.size.size() == 2 && a.size[0] > 0 && a.size[1] > 0, ValueError, "--size needs H,W > 0");
-      zo.size = std::make_pair(a.size[0], a.size[1]);
-    }
-    zo.dtype = cell_dtype;
-    m.kind = ModelKind::ConvRNN;
-    m.convrnn = model::load_convrnn(m.ckpt, zo);
-    m.net.path = a.path;
-    m.net.architecture =
-        fmt::format("ConvRNN zoo ({}, {} cell layers)", m.convrnn->family, m.convrnn->layers.size());
-    return m;
-  }
-  if (auto net = model::detect_cordsnet(m.ckpt); net && a.size.empty()) {
-    m.kind = ModelKind::CordsNet;
-    m.net = std::move(*net);
-    return m;
-  }
-  m.net.path = a.path;
-  m.net.architecture = "generic kernels";
-  if (generic_keys.empty()) return m;
-  CONVDYN_CHECK(a.size.size() == 2, ValueError,
-                "{}: not a CordsNet checkpoint; give the grid of kernel '{}' with --size H,W", a.path,
-                generic_keys.front());
-  for (const auto& key : generic_keys) m.net.layers.push_back(model::kernel_layer(m.ckpt, key, a.size[0], a.size[1]));
-  return m;
+  analysis::LoadModelOptions o;
+  o.key = a.key;
+  o.size = a.size;
+  o.generic_keys = generic_keys;
+  o.cell_dtype = cell_dtype;
+  return analysis::load_model(a.path, o);
 }
 
 }  // namespace convdyn::apps

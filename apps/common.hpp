@@ -9,10 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "analysis/loaded_model.hpp"
 #include "analysis/results.hpp"
 #include "linalg/solvers/solve.hpp"
-#include "model/convrnn/model.hpp"
-#include "model/recurrent_layers.hpp"
 
 namespace convdyn::apps {
 
@@ -24,30 +23,17 @@ struct CheckpointArgs {
 };
 void add_checkpoint_options(CLI::App& cmd, CheckpointArgs& a);
 
-/// What a checkpoint turned out to hold.
-enum class ModelKind { CordsNet, ConvRNN, Kernels };
-
-struct LoadedModel {
-  ModelKind kind = ModelKind::Kernels;
-  model::Checkpoint ckpt;
-  model::Network net;  ///< CordsNet areas, or the kernels chosen with --layer and --size
-  std::optional<model::ConvRNNModel> convrnn;  ///< a ConvRNN model-zoo checkpoint (then `net` has no layers)
-};
-
-/// Loads the checkpoint (PyTorch .pth or TensorFlow bundle, by content); recognises a CordsNet or a ConvRNN
-/// zoo model (its cells loaded in `cell_dtype`), else builds layers from `generic_keys` (needs --size).
+using analysis::LoadedModel;
+using analysis::ModelKind;
+using analysis::read_drive;
+/// analysis::load_model with the command's checkpoint options.
 LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
                        c10::ScalarType cell_dtype = c10::ScalarType::Double);
-
 /// The results file of a run (`out` empty: none), opened before anything is computed so that an
 /// unwritable destination fails now, not after the solve. `append`: add to an existing file of the same
 /// checkpoint.
 std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool force, bool append,
                                                     const CheckpointArgs& a, const LoadedModel& m);
-
-/// The --drive of a zoo cell layer: an .npy / HDF5 array [Cin, H, W] or [1, Cin, H, W] (float values as
-/// stored), as a (1, Cin, H, W) float64 tensor; undefined when `path` is empty.
-at::Tensor read_drive(const std::string& path);
 
 /// --dtype: float64 | float32.
 c10::ScalarType parse_dtype(const std::string& s);

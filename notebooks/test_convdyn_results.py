@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Tests of notebooks/convdyn_results.py (unittest; run with Debian's /usr/bin/python3).
+"""Tests of the results loader convdyn.results (python/convdyn/results.py; unittest; run with Debian's
+/usr/bin/python3 and the build's package on PYTHONPATH).
 
-    /usr/bin/python3 notebooks/test_convdyn_results.py RESULTS.h5   # `convdyn spectrum --vectors`, then
-                                                                     # `convdyn stability --append`
-    /usr/bin/python3 notebooks/test_convdyn_results.py --make-stability-copy SRC.h5 DST.h5
+    PYTHONPATH=build/python /usr/bin/python3 notebooks/test_convdyn_results.py RESULTS.h5
+                                        # RESULTS.h5: `convdyn spectrum --vectors`, then `convdyn stability --append`
+    PYTHONPATH=build/python /usr/bin/python3 notebooks/test_convdyn_results.py --make-stability-copy SRC.h5 DST.h5
 
 Without RESULTS.h5 (or $CONVDYN_RESULTS) the tests that need a real results file are skipped.
 `--make-stability-copy` writes a copy of SRC whose `/stability` group is replaced by a synthetic one laid out as
@@ -21,8 +22,11 @@ import h5py
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import convdyn_results as cr  # noqa: E402
+try:
+    import convdyn.results as cr
+except ImportError as e:
+    sys.exit(f"{Path(__file__).name}: cannot import convdyn.results ({e}); "
+             "set PYTHONPATH to the build's python folder, e.g. PYTHONPATH=build/python")
 
 GOOD = None   # set from argv / $CONVDYN_RESULTS in main()
 
@@ -279,11 +283,14 @@ class LoaderWithoutResultsFile(unittest.TestCase):
 
     def test_results_path(self):
         old = os.environ.pop("CONVDYN_RESULTS", None)
+        cwd = os.getcwd()
         try:
+            os.chdir(HERE)                      # as Jupyter runs the notebooks: <repo>/results.h5
             self.assertEqual(Path(cr.results_path()), HERE.parent / "results.h5")
             os.environ["CONVDYN_RESULTS"] = "/somewhere/r.h5"
             self.assertEqual(cr.results_path(), "/somewhere/r.h5")
         finally:
+            os.chdir(cwd)
             os.environ.pop("CONVDYN_RESULTS", None)
             if old is not None:
                 os.environ["CONVDYN_RESULTS"] = old
@@ -291,6 +298,52 @@ class LoaderWithoutResultsFile(unittest.TestCase):
     def test_discrete_map(self):
         mu = cr.discrete_map(np.array([1.0, 0.0, 1j]), 0.2)
         np.testing.assert_allclose(mu, [1.0, 0.8, 0.8 + 0.2j])
+
+    def test_spectral_margins(self):
+        p = self.tmp / "minimal.h5"
+        self._minimal(p, 1)                     # eigenvalues 1 ± 2i, 0.5: complete (n = 3), on the boundary
+        rows = cr.spectral_margins(cr.load(p), 0.2)
+        self.assertEqual(len(rows), 1)
+        r = rows[0]
+        self.assertEqual(r["layer"], "area_conv.0")
+        self.assertAlmostEqual(r["margin_w"], 0.0)
+        self.assertEqual((r["ver_w"], r["ok_w"]), ("UNSTABLE", True))
+        self.assertAlmostEqual(r["max_mu"], abs(1 + 0.4j))
+        self.assertEqual((r["ver_m"], r["ok_m"]), ("UNSTABLE", True))
+
+    def test_eigenpair(self):
+        p = self.tmp / "vectors.h5"
+        self._minimal(p, 1)
+        v = np.zeros((3, 2, 2, 2), dtype=np.complex128)
+        v[0, 1, 0, 1] = -1j                     # largest entry -i: the phase fix makes it +1
+        v[1, 0, 0, 0] = 0.6
+        v[1, 1, 1, 1] = 0.8
+        v[2, 0, 1, 0] = 1.0
+        with h5py.File(p, "r+") as f:
+            f["layers/area_conv.0"].create_dataset("eigenvectors", data=v)
+        L = cr.load(p).layers["area_conv.0"]
+        ep = cr.eigenpair(L, 0)
+        self.assertAlmostEqual(ep.vector[1, 0, 1], 1.0)
+        self.assertTrue(ep.is_complex)
+        self.assertEqual(ep.label, "λ = 1 + 2i")
+        ep = cr.eigenpair(L, 2)
+        self.assertFalse(ep.is_complex)
+        self.assertEqual(ep.label, "λ = 0.5")
+        np.testing.assert_allclose(cr.eigenpair(L, 1).channel_energy, [0.36, 0.64])
+        with self.assertRaises(IndexError):
+            cr.eigenpair(L, 3)
+        with self.assertRaises(cr.ResultsError):
+            cr.eigenpair(cr.load(p, vectors=False).layers["area_conv.0"], 0)
+
+
+
+class Package(unittest.TestCase):
+    def test_import_needs_no_matplotlib(self):
+        import subprocess
+        code = ("import sys, convdyn.results, convdyn.plot; "
+                "sys.exit('matplotlib imported' if 'matplotlib' in sys.modules else 0)")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
 
 
 class CommittedNotebooks(unittest.TestCase):
@@ -302,7 +355,9 @@ class CommittedNotebooks(unittest.TestCase):
             nb = nbformat.read(path, as_version=4)
             nbformat.validate(nb)
             code = [c for c in nb.cells if c.cell_type == "code"]
-            self.assertIn("RESULTS = convdyn_results.results_path()", code[0].source, path.name)
+            if path.name != "python_api.ipynb":  # the API walkthrough computes its own results
+                self.assertIn("RESULTS = cr.results_path()", code[0].source, path.name)
+                self.assertIn("import convdyn.results as cr", code[0].source, path.name)
             for c in code:
                 self.assertEqual(c.outputs, [], f"{path.name}: a cell has outputs (clear them before committing)")
                 self.assertIsNone(c.execution_count, f"{path.name}: execution_count set")

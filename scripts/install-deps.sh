@@ -5,9 +5,11 @@ set -euo pipefail
 
 BUILD_PKGS="cmake g++ make ninja-build pkg-config
   libtorch-dev libeigen3-dev libspectra-dev libhdf5-dev libfmt-dev libcli11-dev libgtest-dev libssl-dev
-  libopenblas0-pthread libblas-dev libarpack2-dev zlib1g-dev libsnappy-dev"
-# Python side: Debian's own interpreter and packages (fixture generators, reference checks, notebooks).
-PY_PKGS="python3 python3-torch python3-numpy python3-h5py python3-matplotlib jupyter-nbconvert python3-ipykernel"
+  libopenblas0-pthread libblas-dev libarpack2-dev zlib1g-dev libsnappy-dev pybind11-dev python3-dev"
+# Python side: Debian's own interpreter and packages (the convdyn package and its pytest suite, fixture
+# generators, reference checks, notebooks).
+PY_PKGS="python3 python3-torch python3-numpy python3-scipy python3-h5py python3-matplotlib python3-pytest python3-tqdm
+  jupyter-nbconvert python3-ipykernel"
 
 missing=()
 for p in $BUILD_PKGS $PY_PKGS; do

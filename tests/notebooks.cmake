@@ -35,8 +35,11 @@ else()
                  "(scripts/install-deps.sh installs them): ${_nb_py_err}")
 endif()
 
+# The notebooks and test_convdyn_results.py import the package convdyn (convdyn.results, convdyn.plot) from the
+# build's python folder (python/CMakeLists.txt copies python/convdyn/*.py there next to the extension).
+set(_nb_pythonpath ${CMAKE_BINARY_DIR}/python)
 set(_nb_env
-  CONVDYN_NOTEBOOKS=${_nb_src}
+  PYTHONPATH=${_nb_pythonpath}
   JUPYTER_PATH=${_nb_bin}/jupyter
   JUPYTER_RUNTIME_DIR=${_nb_bin}/jupyter/runtime
   JUPYTER_PLATFORM_DIRS=1
@@ -52,7 +55,7 @@ set_tests_properties(notebooks.results PROPERTIES FIXTURES_SETUP notebook_result
 # /stability (UNSTABLE and UNDECIDED areas, an unreached fixed point); an unstable model whose fixed points are
 # not reached (`convdyn stability` must exit with 1 = UNSTABLE there, not 0 and not 2 = error).
 add_test(NAME notebooks.results_variants
-         COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum '${_nb_ckpt}' --all --which LR --k 6 --quiet --force --out '${_nb_novec}' >/dev/null && ${CONVDYN_PYTHON} '${_nb_src}/test_convdyn_results.py' --make-stability-copy '${_nb_results}' '${_nb_stab}' && $<TARGET_FILE:convdyn> spectrum '${_nb_ckpt_unstable}' --all --which LR --k 10 --quiet --force --out '${_nb_unstable}' >/dev/null && { $<TARGET_FILE:convdyn> stability '${_nb_ckpt_unstable}' --inputs '${_nb_images}' --limit 2 --quiet --out '${_nb_unstable}' --append >/dev/null; rc=$?; test $rc -eq 1 || { echo \"FAIL: convdyn stability exited with $rc, expected 1 (UNSTABLE)\" >&2; exit 1; }; }")
+         COMMAND bash -c "$<TARGET_FILE:convdyn> spectrum '${_nb_ckpt}' --all --which LR --k 6 --quiet --force --out '${_nb_novec}' >/dev/null && env 'PYTHONPATH=${_nb_pythonpath}' ${CONVDYN_PYTHON} '${_nb_src}/test_convdyn_results.py' --make-stability-copy '${_nb_results}' '${_nb_stab}' && $<TARGET_FILE:convdyn> spectrum '${_nb_ckpt_unstable}' --all --which LR --k 10 --quiet --force --out '${_nb_unstable}' >/dev/null && { $<TARGET_FILE:convdyn> stability '${_nb_ckpt_unstable}' --inputs '${_nb_images}' --limit 2 --quiet --out '${_nb_unstable}' --append >/dev/null; rc=$?; test $rc -eq 1 || { echo \"FAIL: convdyn stability exited with $rc, expected 1 (UNSTABLE)\" >&2; exit 1; }; }")
 set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebook_results_variants
                      FIXTURES_REQUIRED notebook_results LABELS "notebooks;slow" TIMEOUT 300)
 
@@ -61,7 +64,8 @@ set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebo
 add_test(NAME notebooks.convdyn_results
          COMMAND ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py ${_nb_results})
 set_tests_properties(notebooks.convdyn_results PROPERTIES FIXTURES_REQUIRED notebook_results LABELS "notebooks;slow"
-                     TIMEOUT 300 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1" DISABLED ${_nb_disabled})
+                     TIMEOUT 300 ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1;PYTHONPATH=${_nb_pythonpath}"
+                     DISABLED ${_nb_disabled})
 
 # convdyn_notebook_test(<name> <notebook> <results file> <fixture> [FIGURES <glob>...] [ABSENT <glob>...]
 #                       [OUTPUT_CONTAINS <text>])
@@ -110,3 +114,7 @@ convdyn_notebook_test(stability_synthetic stability ${_nb_stab} notebook_results
   FIGURES ${_nb_stability_figures} OUTPUT_CONTAINS "diverging")
 convdyn_notebook_test(stability_unstable stability ${_nb_unstable} notebook_results_variants
   FIGURES ${_nb_stability_figures} OUTPUT_CONTAINS "model verdict: UNSTABLE")
+
+# The Python API walkthrough on the demo checkpoint (its own results file, written by the notebook).
+convdyn_notebook_test(python_api python_api ${_nb_results} notebook_results
+  FIGURES python_api_eigenvalues.png python_api_margins.png OUTPUT_CONTAINS "model verdict:")

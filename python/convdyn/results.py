@@ -1,6 +1,7 @@
-"""Load a convdyn results file (HDF5, schema versions 1 and 2, docs/results-format.md) into numpy + dataclasses.
+"""convdyn.results: load a convdyn results file (HDF5, schema versions 1 and 2, docs/results-format.md) into
+numpy + dataclasses.
 
-    import convdyn_results as cr
+    import convdyn.results as cr
     res = cr.load(cr.results_path())               # $CONVDYN_RESULTS, else <repo>/results.h5 (`make demo`)
     lam = res.layers["area_conv.0"].eigenvalues    # complex128, best first (order given by `.which`)
     st = res.stability                              # None, or Stability (`convdyn stability --out/--append`)
@@ -10,6 +11,8 @@ Everything is read into memory and the file is closed before `load` returns. Fil
 `schema_version` raise `SchemaError`; anything else that is not a readable convdyn results file
 (missing, not HDF5, truncated, no `schema_version` or `/layers`) raises `ResultsError`, always naming
 the file. `SchemaError` is a subclass of `ResultsError`.
+
+Needs only numpy and h5py (h5py is imported when a file is read). The figures are in `convdyn.plot`.
 """
 from __future__ import annotations
 
@@ -231,12 +234,29 @@ class Results:
                 f"layers={list(self.layers)}, stability={'yes' if self.stability is not None else 'no'})")
 
 
+def _is_repository(d: Path) -> bool:
+    """True for the root of a convdyn source tree (the folder `make demo` writes results.h5 into)."""
+    return (d / "CMakeLists.txt").is_file() and (d / "notebooks").is_dir() and (d / "python" / "convdyn").is_dir()
+
+
+def _repository_root() -> Optional[Path]:
+    """The convdyn source tree holding the current folder, else the one holding this module (a build folder
+    inside the source tree, e.g. build/python/convdyn/), else None."""
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            if _is_repository(d):
+                return d
+    return None
+
+
 def results_path() -> str:
-    """Results file the notebooks read: $CONVDYN_RESULTS, else the repository's results.h5 (`make demo`)."""
+    """Results file the notebooks read: $CONVDYN_RESULTS, else the repository's results.h5 (`make demo`;
+    the repository is found from the current folder, then from this module's), else ./results.h5."""
     env = os.environ.get("CONVDYN_RESULTS")
     if env:
         return env
-    return str(Path(__file__).resolve().parent.parent / "results.h5")
+    root = _repository_root()
+    return str((root if root is not None else Path.cwd()) / "results.h5")
 
 
 def discrete_map(eigenvalues, alpha: float = 0.2) -> np.ndarray:
@@ -247,6 +267,88 @@ def discrete_map(eigenvalues, alpha: float = 0.2) -> np.ndarray:
 def natural_key(name: str):
     """Sort key putting area_conv.10 after area_conv.9."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _verdict(margins, conv, bound_ok):
+    """margins: per stored pair (> 0 inside); bound_ok: the unstored eigenvalues are known to be inside."""
+    if np.any((margins <= 0) & conv):
+        return "UNSTABLE", True
+    if np.any(margins <= 0):
+        return "UNSTABLE", False            # only unconverged pairs are outside
+    return "STABLE", bool(bound_ok and conv.all())
+
+
+def spectral_margins(results: "Results", alpha: float = 0.2) -> List[Dict[str, Any]]:
+    """Per layer, the stability margins the stored spectrum gives, and whether they are certified.
+
+    One dict per layer (in file order) with: layer, n, which, k, complete; max_re, margin_w = 1 - max Re lambda,
+    ver_w (STABLE/UNSTABLE), ok_w (certified); max_mu, margin_m = 1 - max |mu| of the discrete map
+    mu = (1 - alpha) + alpha lambda, ver_m, ok_m. A verdict is certified when the stored eigenvalues decide it: a
+    converged eigenvalue past the boundary proves instability; stability needs the relevant end of the spectrum
+    (complete, a partial LR spectrum for Re lambda, or a partial LM spectrum whose smallest stored |lambda| bounds
+    the rest inside) and every stored pair converged. The margin of an uncertified STABLE is an upper bound.
+    """
+    rows = []
+    for L in results.layers.values():
+        lam, conv = L.eigenvalues, L.converged_mask
+        mu = discrete_map(lam, alpha)
+        rmin = np.abs(lam).min() if len(lam) else np.inf    # LM partial: every unstored |lambda| <= rmin
+        lm_partial = (L.which == "LM") and not L.complete
+        v_w, ok_w = _verdict(1 - lam.real, conv, L.complete or L.which == "LR" or (lm_partial and rmin < 1))
+        v_m, ok_m = _verdict(1 - np.abs(mu), conv, L.complete or (lm_partial and (1 - alpha) + alpha * rmin < 1))
+        rows.append(dict(layer=L.name, n=L.n, which=L.which, k=len(lam), complete=L.complete,
+                         max_re=lam.real.max(), margin_w=1 - lam.real.max(), ver_w=v_w, ok_w=ok_w,
+                         max_mu=np.abs(mu).max(), margin_m=1 - np.abs(mu).max(), ver_m=v_m, ok_m=ok_m))
+    return rows
+
+
+@dataclass
+class Eigenpair:
+    """One stored eigenpair, its vector's phase fixed so that the largest entry is real and positive."""
+    layer: LayerSpectrum
+    index: int
+    eigenvalue: complex
+    vector: np.ndarray                            # complex128, (C, H, W), unit norm
+    is_complex: bool                              # complex eigenvalue, or a vector that stays complex
+
+    def __repr__(self):
+        return (f"Eigenpair({self.layer.name!r}, #{self.index}, {self.label}, C,H,W={self.vector.shape}, "
+                f"converged={self.converged})")
+
+    @property
+    def label(self) -> str:
+        """'λ = a + bi' (complex) or 'λ = a' (real)."""
+        lam = self.eigenvalue
+        if self.is_complex:
+            return f"λ = {lam.real:.6g} {'+' if lam.imag >= 0 else '−'} {abs(lam.imag):.6g}i"
+        return f"λ = {lam.real:.6g}"
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.layer.converged_mask[self.index])
+
+    @property
+    def residual(self) -> Optional[float]:
+        return None if self.layer.residuals is None else float(self.layer.residuals[self.index])
+
+    @property
+    def channel_energy(self) -> np.ndarray:
+        """Sum over H, W of |v_c(h, w)|^2 per channel c (sums to 1: the vector has unit norm)."""
+        return (np.abs(self.vector) ** 2).sum(axis=(1, 2))
+
+
+def eigenpair(layer: LayerSpectrum, index: int = 0) -> Eigenpair:
+    """Eigenpair `index` of a layer read with its eigenvectors (ResultsError without them, IndexError when out of
+    range). Any e^{iφ} v is an eigenvector too: the phase is fixed so that the largest entry is real > 0."""
+    if not layer.has_vectors:
+        raise ResultsError(f"layer {layer.name} has no eigenvectors (write them with `convdyn spectrum --vectors`)")
+    if not 0 <= index < len(layer.eigenvalues):
+        raise IndexError(f"INDEX = {index} but {layer.name} stores {len(layer.eigenvalues)} eigenpairs")
+    lam = complex(layer.eigenvalues[index])
+    v = layer.eigenvectors[index].astype(np.complex128)               # [C, H, W]
+    v = v * np.exp(-1j * np.angle(v.flat[np.argmax(np.abs(v))]))      # largest entry real > 0
+    is_complex = bool(abs(lam.imag) > 1e-12 * max(1.0, abs(lam)) or np.abs(v.imag).max() > 1e-8 * np.abs(v).max())
+    return Eigenpair(layer=layer, index=index, eigenvalue=lam, vector=v, is_complex=is_complex)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -451,7 +553,7 @@ def load(path=None, vectors: bool = True) -> Results:
                                   f"reads schema versions {', '.join(map(str, READABLE))}") from None
             if version not in READABLE:
                 raise SchemaError(f"{path}: results schema version {version} is not supported; this loader "
-                                  f"(notebooks/convdyn_results.py) reads schema versions "
+                                  f"(convdyn.results) reads schema versions "
                                   f"{', '.join(map(str, READABLE))}. "
                                   "Use the notebooks of the convdyn version that wrote it, or re-run convdyn to rewrite the file.")
             if "layers" not in f or not isinstance(f["layers"], h5py.Group):

@@ -1,0 +1,148 @@
+"""convdyn.load / spectrum / stability give the CLI's numbers to the last bit (same seed), on the demo model,
+CordsNet fixtures and the ConvRNN zoo fixtures, and write the same results files."""
+import h5py
+import numpy as np
+import pytest
+
+import convdyn
+from conftest import DEMO, FIXTURES
+
+# Attributes that legitimately differ between two runs: when and how they ran.
+RUN_SPECIFIC = {"command_line", "created_utc", "seconds"}
+
+
+def assert_same_file(a, b, groups=("layers", "stability")):
+    """Every dataset and attribute under `groups` (and the root's identity) bit-identical, except run times."""
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        for key in ("schema_version", "checkpoint_sha256", "architecture", "checkpoint"):
+            assert fa.attrs[key] == fb.attrs[key], key
+        seen = []
+
+        def compare(name, obj):
+            seen.append(name)
+            other = fb[obj.name]
+            assert set(obj.attrs) == set(other.attrs), name
+            for k, v in obj.attrs.items():
+                if k not in RUN_SPECIFIC:
+                    assert np.array_equal(v, other.attrs[k]), f"{name}@{k}: {v!r} != {other.attrs[k]!r}"
+            if isinstance(obj, h5py.Dataset):
+                assert np.array_equal(obj[()], other[()]), f"{name} differs"
+            else:
+                assert set(obj.keys()) == set(other.keys()), name
+
+        for g in groups:
+            assert (g in fa) == (g in fb), g
+            if g in fa:
+                compare(g, fa[g])
+                fa[g].visititems(compare)
+        assert seen, "nothing compared"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return convdyn.load(DEMO)
+
+
+def test_load_demo(demo):
+    assert demo.kind == "cordsnet" and "CordsNet" in demo.architecture
+    assert demo.names == [f"area_conv.{i}" for i in range(len(demo.names))] and len(demo.names) >= 2
+    o = demo.operators[0]
+    assert o.n == np.prod(o.shape) and o.square
+    A = demo.operator(o.name)
+    assert A.shape == (o.n, o.n) and A.name == o.name
+    with pytest.raises(KeyError, match="no operator 'area_conv.99'.*area_conv.0"):
+        demo.operator("area_conv.99")
+    assert repr(demo).startswith("<convdyn.Model")
+
+
+def test_spectrum_equals_cli_bit_for_bit(demo, cli, tmp_path):
+    cli("spectrum", DEMO, "--all", "--which", "LR", "--k", "10", "--vectors", "--quiet", "--out", tmp_path / "cli.h5")
+    s = convdyn.spectrum(demo, k=10, which="LR", return_eigenvectors=True)
+    s.to_hdf5(tmp_path / "py.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("layers",))
+    res = convdyn.results.load(str(tmp_path / "cli.h5"))
+    assert list(s.layers) == demo.names
+    for name, L in s.layers.items():
+        np.testing.assert_array_equal(L.result.values, res.layers[name].eigenvalues)
+        np.testing.assert_array_equal(L.result.residuals, res.layers[name].residuals)
+        assert L.result.all_converged and L.info["n"] == res.layers[name].attrs["n"]
+
+
+def test_spectrum_options_match_cli(cli, tmp_path):
+    ckpt = FIXTURES / "cordsnet_d2_plain.pth"
+    cli("spectrum", ckpt, "--layer", "area_conv.1", "--which", "LM", "--k", "4", "--seed", "7", "--method", "arpack",
+        "--quiet", "--out", tmp_path / "cli.h5")
+    convdyn.spectrum(str(ckpt), layers="area_conv.1", which="LM", k=4, seed=7, method="arpack").to_hdf5(tmp_path / "py.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("layers",))
+    m = convdyn.load(ckpt)
+    d = convdyn.spectrum(m, layers=["area_conv.0"], method="dense", k=0)
+    A = m.operator("area_conv.0")
+    ev = np.linalg.eigvals(A.to_dense())
+    np.testing.assert_allclose(np.sort_complex(d["area_conv.0"].result.values), np.sort_complex(ev), rtol=1e-10,
+                               atol=1e-12)
+
+
+def test_stability_equals_cli(cli, tmp_path):
+    ckpt = FIXTURES / "cordsnet_d4_lm_lr.pth"
+    images = FIXTURES / "inputs" / "u8_nchw.npy"
+    cli("stability", ckpt, "--inputs", images, "--limit", "2", "--quiet", "--out", tmp_path / "cli.h5", ok=(0, 1, 3))
+    st = convdyn.stability(str(ckpt), inputs=str(images), limit=2)
+    st.to_hdf5(tmp_path / "py.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("stability",))
+    assert st.verdict in ("STABLE", "UNSTABLE", "UNDECIDED") and st.report["inputs"][0] == "zero"
+    res = convdyn.results.load(str(tmp_path / "cli.h5")).stability
+    assert res.verdict == st.verdict
+    for name, a in st.areas.items():
+        assert a["verdict"] == res.areas[name].verdict and a["abscissa"] == res.areas[name].abscissa
+        np.testing.assert_array_equal(a["linear"].values, res.areas[name].linear.eigenvalues)
+    # The same images as an array (uint8 [N, C, H, W], divided by 255 as the CLI does): the same numbers.
+    arr = np.load(images)
+    st2 = convdyn.stability(str(ckpt), inputs=arr, limit=2)
+    st2.to_hdf5(tmp_path / "py_array.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py_array.h5", groups=("stability",))
+
+
+def test_spectrum_then_stability_in_one_file(tmp_path, cli):
+    ckpt = FIXTURES / "cordsnet_d2_plain.pth"
+    m = convdyn.load(ckpt)
+    out = tmp_path / "both.h5"
+    convdyn.spectrum(m, k=4).to_hdf5(out)
+    convdyn.stability(m, k=4).to_hdf5(out, append=True)
+    res = convdyn.results.load(str(out))
+    assert set(res.layers) == set(m.names) and res.stability is not None
+    with pytest.raises(OSError, match="exists|--force"):
+        convdyn.spectrum(m, k=4).to_hdf5(out)
+    convdyn.spectrum(m, k=4).to_hdf5(out, force=True)
+    assert convdyn.results.load(str(out)).stability is None
+    other = convdyn.spectrum(str(FIXTURES / "cordsnet_d4_lm_lr.pth"), layers="area_conv.0", k=2)
+    with pytest.raises(OSError, match="sha256|checkpoint"):
+        other.to_hdf5(out, append=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["both.h5"], "a temporary file was left behind"
+
+
+ZOO = FIXTURES / "convrnn"
+
+
+@pytest.mark.parametrize("bundle", ["gru_shallow", "rgc_intermediate", "lstm_shallow"])
+def test_zoo_spectrum_equals_cli(bundle, cli, tmp_path):
+    ckpt = ZOO / bundle / "model.ckpt"
+    cli("spectrum", ckpt, "--size", "5,5", "--all", "--which", "LM", "--k", "4", "--quiet", "--out", tmp_path / "cli.h5")
+    m = convdyn.load(ckpt, size=(5, 5))
+    assert m.kind == "convrnn" and "ConvRNN zoo" in m.architecture
+    s = convdyn.spectrum(m, which="LM", k=4)
+    s.to_hdf5(tmp_path / "py.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("layers",))
+    jac = [o for o in m.operators if o.name == o.layer][0]
+    J = m.operator(jac.name)
+    assert J.fixed_point is not None and J.fixed_point["converged"]
+    ev = np.linalg.eigvals(J.to_dense())
+    np.testing.assert_allclose(np.abs(s[jac.name].result.values), np.sort(np.abs(ev))[::-1][:4], rtol=1e-9)
+
+
+def test_zoo_stability_equals_cli(cli, tmp_path):
+    ckpt = ZOO / "gru_shallow" / "model.ckpt"
+    cli("stability", ckpt, "--size", "5,5", "--quiet", "--out", tmp_path / "cli.h5", ok=(0, 1, 3))
+    st = convdyn.stability(convdyn.load(ckpt, size=(5, 5)))
+    st.to_hdf5(tmp_path / "py.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("stability",))
+    assert st.report["kind"] == "convrnn" and set(st.areas) == {L["name"] for L in st.report["layers"]}
