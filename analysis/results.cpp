@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "analysis/temporary_files.hpp"
 #include "linalg/error.hpp"
 #include "model/io/hdf5.hpp"
 
@@ -60,13 +61,16 @@ ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info, 
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   CONVDYN_CHECK(fs::is_directory(dir, ec), IoError, "{}: cannot write: folder '{}' does not exist", path_,
                 dir.string());
-  tmp_ = (dir / ("." + p.filename().string() + fmt::format(".tmp-{}", ::getpid()))).string();
+  remove_stale_temporaries(path_);  // of runs killed before they could clean up
+  tmp_ = temporary_path(path_);
+  register_temporary(tmp_);
   // A constructor that throws runs no destructor: remove the temporary file here.
   try {
     open_file(info, append, dir.string());
   } catch (...) {
     impl_.reset();
     fs::remove(tmp_, ec);
+    unregister_temporary(tmp_);
     throw;
   }
 }
@@ -121,6 +125,7 @@ ResultsWriter::~ResultsWriter() {
   impl_.reset();  // close handles before removing the file
   std::error_code ec;
   std::filesystem::remove(tmp_, ec);
+  unregister_temporary(tmp_);
 }
 
 void ResultsWriter::write_layer(const LayerSpectrum& s) {
@@ -249,6 +254,7 @@ void ResultsWriter::commit() {
   std::error_code ec;
   std::filesystem::rename(tmp_, path_, ec);
   CONVDYN_CHECK(!ec, IoError, "{}: cannot rename the finished file into place ({})", path_, ec.message());
+  unregister_temporary(tmp_);
   committed_ = true;
 }
 

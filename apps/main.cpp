@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "analysis/temporary_files.hpp"
 #include "apps/allocator.hpp"
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
@@ -17,6 +18,7 @@
 int main(int argc, char** argv) {
   using namespace convdyn;
   apps::keep_freed_memory();
+  analysis::remove_temporaries_on_signal();  // SIGINT/SIGTERM (Ctrl-C, scancel) leave no `.NAME.tmp-*` behind
   apps::set_command_line(argc, argv);
   CLI::App app{"convdyn " CONVDYN_VERSION
                ": eigenvalue spectra and stability of recurrent convolutional networks\n"

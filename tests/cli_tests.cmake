@@ -35,3 +35,14 @@ endforeach()
 add_test(NAME cli.bench.smoke
          COMMAND bash -c "out=$($<TARGET_FILE:convdyn-bench> --shapes 8x6x6 --ks 2 --methods krylov-schur,arpack --markdown 2>/dev/null) && echo \"$out\" && echo \"$out\" | grep -Eq '^\\| 8x6x6 .*\\| krylov-schur\\*? +\\| float64 .*\\| +2/2 \\| +0 \\|' && echo \"$out\" | grep -q '| floor ' && echo \"$out\" | grep -q '| conv only (libtorch) ' && echo \"$out\" | grep -q '^# 8x6x6 k=2: krylov-schur .*certified arpack row'")
 set_tests_properties(cli.bench.smoke PROPERTIES LABELS cli)
+
+# A results write interrupted by SIGTERM (scancel, a time limit) or SIGINT (Ctrl-C): the old file intact, no
+# temporary left; after SIGKILL (nothing can run) the next write removes the dead process's temporary.
+set(_kill_dir ${CMAKE_CURRENT_BINARY_DIR}/cli_kill)
+foreach(_sig TERM INT KILL)
+  add_test(NAME cli.results.killed_by_${_sig}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/apps/killed_write.sh $<TARGET_FILE:convdyn> ${_sig}
+                   ${_kill_dir}/${_sig} ${CMAKE_CURRENT_SOURCE_DIR}/../apps/demo/cordsnet_fmnist_d4.pth
+                   ${CMAKE_CURRENT_SOURCE_DIR}/../apps/demo/fmnist-t10k-16-images-idx3-ubyte.gz)
+  set_tests_properties(cli.results.killed_by_${_sig} PROPERTIES LABELS "apps;slow" TIMEOUT 300)
+endforeach()
