@@ -146,6 +146,10 @@ void ResultsWriter::write_layer(const LayerSpectrum& s) {
   hdf5::write_dataset(g.get(), "eigenvalues", ctype.get(), {k}, r.values.data());
   if (r.residuals.size() == r.values.size() && k > 0)
     hdf5::write_dataset(g.get(), "residuals", H5T_NATIVE_DOUBLE, {k}, r.residuals.data());
+  if (r.condition.size() == r.values.size() && k > 0) {
+    hdf5::write_dataset(g.get(), "condition", H5T_NATIVE_DOUBLE, {k}, r.condition.data());
+    hdf5::write_dataset(g.get(), "error_bound", H5T_NATIVE_DOUBLE, {k}, r.error_bound.data());
+  }
   if (r.converged.size() == r.values.size()) {
     std::vector<std::uint8_t> conv(static_cast<std::size_t>(k));
     for (hsize_t i = 0; i < k; ++i) conv[i] = r.converged[static_cast<Eigen::Index>(i)] ? 1 : 0;

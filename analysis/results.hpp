@@ -11,7 +11,7 @@
 namespace convdyn::analysis {
 
 /// Bumped whenever a reader would need to change. Readers check it (python/convdyn/results.py).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct RunInfo {
   std::string checkpoint;       ///< path as given

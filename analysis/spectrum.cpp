@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "linalg/scalar_type.hpp"
+#include "linalg/solvers/condition.hpp"
 #include "model/recurrent_layers.hpp"
 
 namespace convdyn::analysis {
@@ -52,7 +53,17 @@ LayerSpectrum compute_spectrum(const linalg::LinearOperator& op, const LayerInfo
   }
   LayerSpectrum out;
   out.layer = info;
+  const bool keep_vectors = solve.common.vectors;
+  if (opt.condition) solve.common.vectors = true;
   out.result = linalg::solve(op, solve);
+  if (opt.condition) {
+    const auto unmatched = linalg::add_condition_numbers(op, out.result, solve);
+    if (unmatched > 0 && opt.progress)
+      opt.progress(fmt::format("  [{}] {} of {} eigenvalues have no matching left eigenvector (clustered, or the "
+                               "transposed solve did not find them): no condition number", info.name, unmatched,
+                               out.result.values.size()));
+    if (!keep_vectors) out.result.vectors.resize(0, 0);
+  }
   // Where the solve ran (the operator may be on the CPU).
   if (solve.method == linalg::Method::Dense && solve.dense_cuda_device >= 0)
     out.layer.device = fmt::format("cuda:{}", solve.dense_cuda_device);

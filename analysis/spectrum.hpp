@@ -25,6 +25,9 @@ struct SpectrumOptions {
   c10::Device device = c10::Device(c10::DeviceType::CPU);  ///< where the operator is built; a dense solve on
                                                           ///< a GPU is solve.dense_cuda_device
   linalg::Padding padding = linalg::Padding::Zero;        ///< of a checkpoint layer's conv
+  /// Also the eigenvalue condition numbers and error bounds (linalg/solvers/condition.hpp): a second solve, on
+  /// A^T. The eigenvectors this needs are kept only when solve.common.vectors asks for them.
+  bool condition = false;
   /// Progress lines for long runs (nullptr: silent).
   std::function<void(const std::string&)> progress;
 };

@@ -33,6 +33,7 @@ struct SpectrumArgs {
   bool append = false;
   bool quiet = false;
   bool allow_unconverged = false;
+  bool condition = false;
   std::string drive;  ///< zoo: the cell input x for the Jacobians
   linalg::SolveOptions solve = analysis::default_spectrum_solve();  ///< numbers bound directly (k, tol, ...)
 };
@@ -47,6 +48,7 @@ analysis::SpectrumOptions spectrum_options(const SpectrumArgs& a) {
   o.device = parse_operator_device(a.device, o.solve.method);
   o.solve.dense_cuda_device = dense_cuda_device(a.device, o.solve.method);
   o.padding = linalg::parse_padding(a.padding);
+  o.condition = a.condition;
   if (!a.quiet) o.progress = [](const std::string& line) { note(false, line); };
   return o;
 }
@@ -69,12 +71,17 @@ void print_layer(const analysis::LayerSpectrum& s, std::int64_t show) {
   fmt::print("  method {}, which {}, {} eigenvalues, {:.3f} s{}\n", r.method, linalg::to_string(r.which),
              r.values.size(), r.seconds, extra);
   const bool have_res = r.residuals.size() == r.values.size();
-  fmt::print("  {:>4}  {:<44} {:>14} {:>11}{}\n", "#", "eigenvalue", "|lambda|", "Re - 1", have_res ? "    residual" : "");
+  const bool have_cond = r.condition.size() == r.values.size();
+  fmt::print("  {:>4}  {:<44} {:>14} {:>11}{}{}\n", "#", "eigenvalue", "|lambda|", "Re - 1", have_res ? "    residual" : "",
+             have_cond ? "   condition  error bound" : "");
   const auto m = std::min<Eigen::Index>(r.values.size(), show);
   for (Eigen::Index i = 0; i < m; ++i) {
     const auto z = r.values[i];
     std::string res;
-    if (have_res) res = fmt::format("  {:10.2e}{}", r.residuals[i], r.converged.size() > i && !r.converged[i] ? " !" : "");
+    if (have_res) res = fmt::format("  {:10.2e}{}", r.residuals[i], r.converged.size() > i && !r.converged[i] ? " !" : "  ");
+    if (have_cond)
+      res += std::isnan(r.condition[i]) ? fmt::format("  {:>10} {:>12}", "unmatched", "-")
+                                        : fmt::format("  {:10.3e} {:12.2e}", r.condition[i], r.error_bound[i]);
     fmt::print("  {:>4}  {:<44} {:>14.10f} {:>+11.3e}{}\n", i, fmt_complex(z), std::abs(z), z.real() - 1.0, res);
   }
   if (r.values.size() > m) fmt::print("  ... {} more in the results file\n", r.values.size() - m);
@@ -253,6 +260,10 @@ void add_spectrum_command(CLI::App& app) {
                   "zoo only: the cell layer's input x after its pre conv (.npy / HDF5 array [Cin,H,W]); default x = 0. "
                   "Whole-network zoo dynamics from images (feed-forward path, rgc feedback) are not modelled yet");
   cmd->add_flag("--vectors", a->solve.common.vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
+  cmd->add_flag("--condition", a->condition,
+                "also the condition number kappa = ||x|| ||y|| / |y^H x| of each eigenvalue (left vectors y from the same "
+                "method on A^T, about twice the cost) and the first-order error bound kappa * residual on the "
+                "eigenvalue: a residual certifies a nearby matrix, the bound the eigenvalue's digits");
   cmd->add_option("--out", a->out, "write results to this HDF5 file (docs/results-format.md)");
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
   cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");

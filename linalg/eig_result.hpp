@@ -34,6 +34,10 @@ struct EigResult {
   /// best remaining eigenvalue outside the k returned.
   std::int64_t search_rounds = 0, search_found = 0;
   bool search_complete = false;
+  /// With condition numbers requested (linalg/solvers/condition.hpp), per pair: kappa(lambda) = ||x|| ||y|| /
+  /// |y^H x| from the right vector x and the left vector y, and the first-order error bound kappa * residual
+  /// on |lambda - lambda_exact|; NaN for a pair whose left vector could not be matched. Empty otherwise.
+  Eigen::VectorXd condition, error_bound;
 
   Eigen::Index size() const { return values.size(); }
   /// Sets `tol` and `converged` from `values` and `residuals`: converged[i] = residuals[i] <= tol * max(1,

@@ -59,7 +59,7 @@ add_test(NAME notebooks.results_variants
 set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebook_results_variants
                      FIXTURES_REQUIRED notebook_results LABELS "notebooks;slow" TIMEOUT 300)
 
-# The loader: good file (spectra + /stability), synthetic /stability, schema versions 1 and 3, corrupt, truncated,
+# The loader: good file (spectra + /stability), synthetic /stability, schema versions 1 and 4, corrupt, truncated,
 # missing; committed notebooks have no outputs.
 add_test(NAME notebooks.convdyn_results
          COMMAND ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py ${_nb_results})

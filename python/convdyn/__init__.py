@@ -90,7 +90,7 @@ def _check_int(name, value, low, high=2**63 - 1):
     return int(value)
 
 
-def _solve_options(k, which, tol, method, ncv, maxiter, vectors, verify, seed, max_dense_n=6000):
+def _solve_options(k, which, tol, method, ncv, maxiter, vectors, verify, seed, condition=False, max_dense_n=6000):
     _check_choice("method", method, METHODS)
     _check_choice("which", which, _WHICH)
     k = _check_int("k", k, 0 if method == "dense" else 1)
@@ -99,7 +99,7 @@ def _solve_options(k, which, tol, method, ncv, maxiter, vectors, verify, seed, m
     return dict(method=method, k=k, which=which, tol=float(tol), ncv=_check_int("ncv", ncv or 0, 0),
                 maxiter=_check_int("maxiter", 1000 if maxiter is None else maxiter, 0, 2**31 - 1),
                 vectors=bool(vectors), verify=bool(verify), seed=_check_int("seed", seed, 0, 2**64 - 1),
-                max_dense_n=_check_int("max_dense_n", max_dense_n, 1))
+                max_dense_n=_check_int("max_dense_n", max_dense_n, 1), condition=bool(condition))
 
 
 # ---- progress ----------------------------------------------------------------------------------------------
@@ -255,7 +255,9 @@ class EigResult:
     with the eigenvectors, else empty), converged (bool per pair: residual <= tol * max(1, |lambda|)),
     vectors (complex128 (n, k) with ``return_eigenvectors=True``, else None), matvecs, restarts, seconds, stop_reason
     ("converged", "max-restarts", "breakdown", "direct" for dense, "numerical-failure"), method, which, tol,
-    message (what failed), search_rounds / search_found / search_complete (``verify=True``).
+    message (what failed), search_rounds / search_found / search_complete (``verify=True``), condition and
+    error_bound (``condition=True``: per pair kappa(lambda) = ||x|| ||y|| / |y^H x| and kappa * residual, the
+    first-order bound on |lambda - lambda_exact|; NaN where no left eigenvector matched; else None).
     """
 
     def __init__(self, d):
@@ -263,6 +265,8 @@ class EigResult:
         self.residuals = np.asarray(d["residuals"], dtype=np.float64)
         self.converged = np.asarray(d["converged"], dtype=bool).reshape(-1)
         self.vectors = None if d["vectors"] is None else np.asarray(d["vectors"], dtype=np.complex128)
+        self.condition = None if d["condition"] is None else np.asarray(d["condition"], dtype=np.float64)
+        self.error_bound = None if d["error_bound"] is None else np.asarray(d["error_bound"], dtype=np.float64)
         for key in ("method", "which", "tol", "matvecs", "restarts", "seconds", "stop_reason", "message",
                     "search_rounds", "search_found", "search_complete"):
             setattr(self, key, d[key])
@@ -291,7 +295,7 @@ def _unconverged_message(r, what):
 
 
 def eigs(A, k=6, which="LR", tol=1e-10, method="krylov-schur", ncv=None, maxiter=None, return_eigenvectors=False,
-         verify=False, seed=0, allow_unconverged=False, progress=False):
+         verify=False, seed=0, allow_unconverged=False, progress=False, condition=False):
     """k eigenvalues (and optionally eigenvectors) of a real square operator A, with certified residuals.
 
     Parameters
@@ -313,6 +317,9 @@ def eigs(A, k=6, which="LR", tol=1e-10, method="krylov-schur", ncv=None, maxiter
     seed : seed of the random start vector; the same seed gives the same bits as the CLI's ``--seed``.
     allow_unconverged : return an unconverged result instead of raising NotConverged.
     progress : a tqdm bar (or plain lines when tqdm is missing) for Krylov–Schur solves.
+    condition : also each eigenvalue's condition number and error bound (``.condition``, ``.error_bound``),
+        from left eigenvectors by the same method on A^T (about twice the cost; A needs ``rmatvec``: convdyn
+        operators have it, a Python operator passes ``rmatvec`` when it has one).
 
     Returns
     -------
@@ -330,7 +337,7 @@ def eigs(A, k=6, which="LR", tol=1e-10, method="krylov-schur", ncv=None, maxiter
         r.values                                   # complex128, rightmost first
         r.residuals, r.converged                   # the certificate scipy does not give
     """
-    opts = _solve_options(k, which, tol, method, ncv, maxiter, return_eigenvectors, verify, seed)
+    opts = _solve_options(k, which, tol, method, ncv, maxiter, return_eigenvectors, verify, seed, condition)
     bar = _Progress(progress, "eigs")
     try:
         if isinstance(A, Operator):
@@ -349,10 +356,11 @@ def eigs(A, k=6, which="LR", tol=1e-10, method="krylov-schur", ncv=None, maxiter
 def _callback_operator(A):
     if isinstance(A, np.ndarray):
         M = _as_float64(A, "A", ndim=2)
-        shape, fn = M.shape, M.dot
+        shape, fn, rfn = M.shape, M.dot, M.T.dot
     else:
         shape = getattr(A, "shape", None)
         fn = getattr(A, "matvec", None)
+        rfn = getattr(A, "rmatvec", None)
         if shape is None or not callable(fn):
             raise TypeError(f"A: expected a convdyn.Operator, a scipy LinearOperator, a 2-D array or an object with "
                             f".shape and .matvec(x); got {type(A).__name__}")
@@ -363,17 +371,20 @@ def _callback_operator(A):
     if rows != cols or rows < 1:
         raise ValueError(f"A.shape={shape!r}: expected a square operator (n, n)")
     n = rows
-    what = f"{type(A).__name__}.matvec"
 
-    def matvec(v):
-        y = _as_float64(fn(v), f"{what}(x)")
-        if y.shape == (n, 1):
-            y = y.reshape(n)
-        if y.shape != (n,):
-            raise ValueError(f"{what}(x): returned shape {y.shape}, expected ({n},)")
-        return np.ascontiguousarray(y)
+    def checked(f, what):
+        def call(v):
+            y = _as_float64(f(v), f"{what}(x)")
+            if y.shape == (n, 1):
+                y = y.reshape(n)
+            if y.shape != (n,):
+                raise ValueError(f"{what}(x): returned shape {y.shape}, expected ({n},)")
+            return np.ascontiguousarray(y)
+        return call
 
-    return n, matvec, None
+    name = type(A).__name__
+    rmatvec = checked(rfn, f"{name}.rmatvec") if callable(rfn) else None
+    return n, checked(fn, f"{name}.matvec"), rmatvec
 
 
 # ---- models ------------------------------------------------------------------------------------------------
@@ -519,7 +530,7 @@ class Spectrum:
 
 def spectrum(model, layers=None, k=10, which="LR", tol=1e-10, method="krylov-schur", ncv=None, maxiter=None,
              return_eigenvectors=False, verify=False, seed=0, dtype="float64", padding="zero", drive=None,
-             allow_unconverged=False, progress=False):
+             allow_unconverged=False, progress=False, condition=False):
     """The spectra of a model's recurrent operators, as ``convdyn spectrum --all`` (or ``--layer``) computes them:
     same options, same seed, same bits.
 
@@ -531,6 +542,7 @@ def spectrum(model, layers=None, k=10, which="LR", tol=1e-10, method="krylov-sch
     drive : zoo models: the cell layer's input x (path or array [Cin, H, W]); None: x = 0.
     allow_unconverged : return instead of raising NotConverged (whose .result is this Spectrum).
     progress : a bar per operator (tqdm) or plain lines.
+    condition : also condition numbers and error bounds, as ``convdyn spectrum --condition``.
 
     Returns a Spectrum: ``.layers[name].result`` is each operator's EigResult; ``.to_hdf5(path)``.
     """
@@ -541,7 +553,7 @@ def spectrum(model, layers=None, k=10, which="LR", tol=1e-10, method="krylov-sch
         model._check_name(name)
     if not names:
         raise ValueError(f"{model.path}: no square operators to analyse (pass layers=, or load(kernels=, size=))")
-    opts = _solve_options(k, which, tol, method, ncv, maxiter, return_eigenvectors, verify, seed)
+    opts = _solve_options(k, which, tol, method, ncv, maxiter, return_eigenvectors, verify, seed, condition)
     _check_choice("dtype", dtype, ("float64", "float32"))
     _check_choice("padding", padding, ("zero", "circular"))
     _check_zoo_args(model, dtype, drive)
@@ -552,7 +564,7 @@ def spectrum(model, layers=None, k=10, which="LR", tol=1e-10, method="krylov-sch
         bar.close()
     command = _call_repr("spectrum", model, layers=names, k=k, which=which, tol=tol, method=method, ncv=ncv,
                          maxiter=maxiter, return_eigenvectors=return_eigenvectors, verify=verify, seed=seed,
-                         dtype=dtype, padding=padding)
+                         dtype=dtype, padding=padding, condition=condition)
     out = Spectrum(model, run, command)
     if not out.all_converged and not allow_unconverged:
         bad = [n for n, L in out.layers.items() if not L.result.all_converged]

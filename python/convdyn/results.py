@@ -1,4 +1,4 @@
-"""convdyn.results: load a convdyn results file (HDF5, schema versions 1 and 2, docs/results-format.md) into
+"""convdyn.results: load a convdyn results file (HDF5, schema versions 1 to 3, docs/results-format.md) into
 numpy + dataclasses.
 
     import convdyn.results as cr
@@ -24,10 +24,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-SUPPORTED = 2
+SUPPORTED = 3
 """The results schema version convdyn writes now (docs/results-format.md)."""
-READABLE = (1, 2)
-"""The schema versions this loader reads: version 2 only added attributes (`message`) and a stop reason."""
+READABLE = (1, 2, 3)
+"""The schema versions this loader reads: version 2 only added attributes (`message`) and a stop reason, version 3
+the datasets `condition` and `error_bound`."""
 
 ROOT_ATTRS = ("schema_version", "convdyn_version", "checkpoint", "checkpoint_sha256", "architecture",
               "command_line", "created_utc")
@@ -59,6 +60,8 @@ class LayerSpectrum:
     residuals: Optional[np.ndarray] = None        # float64, (k,); only with eigenvectors
     converged: Optional[np.ndarray] = None        # bool, (k,)
     eigenvectors: Optional[np.ndarray] = None     # complex, (k, C, H, W), unit norm
+    condition: Optional[np.ndarray] = None        # float64, (k,); with --condition (NaN: unmatched)
+    error_bound: Optional[np.ndarray] = None      # float64, (k,); condition * residual
     n: Optional[int] = None
     channels: Optional[int] = None
     height: Optional[int] = None
@@ -422,6 +425,8 @@ def _read_layer(path: str, name: str, group, vectors: bool) -> LayerSpectrum:
         residuals = np.asarray(_read_dataset(group["residuals"]), dtype=np.float64).reshape(-1)
     if "converged" in group:
         converged = np.asarray(_read_dataset(group["converged"])).reshape(-1).astype(bool)
+    extra = {key: np.asarray(_read_dataset(group[key]), dtype=np.float64).reshape(-1)
+             for key in ("condition", "error_bound") if key in group}
     if vectors and "eigenvectors" in group:
         eigenvectors = np.asarray(_read_dataset(group["eigenvectors"]))
         if not np.iscomplexobj(eigenvectors):
@@ -431,7 +436,7 @@ def _read_layer(path: str, name: str, group, vectors: bool) -> LayerSpectrum:
                                "expected (k, C, H, W)")
     known = {a: _coerce(a, attrs.get(a)) for a in LAYER_ATTRS}
     return LayerSpectrum(name=name, eigenvalues=lam, residuals=residuals, converged=converged,
-                         eigenvectors=eigenvectors, attrs=attrs, **known)
+                         eigenvectors=eigenvectors, attrs=attrs, **extra, **known)
 
 
 _BOOL = {"all_converged", "norm2_converged", "numerical_abscissa_converged", "contraction",

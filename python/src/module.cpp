@@ -23,6 +23,7 @@
 #include "linalg/error.hpp"
 #include "linalg/operators/conv_operator.hpp"
 #include "linalg/scalar_type.hpp"
+#include "linalg/solvers/condition.hpp"
 #include "linalg/solvers/solve.hpp"
 #include "model/io/images.hpp"
 #include "operators.hpp"
@@ -69,6 +70,8 @@ py::dict result_dict(const linalg::EigResult& r) {
   d["search_rounds"] = r.search_rounds;
   d["search_found"] = r.search_found;
   d["search_complete"] = r.search_complete;
+  d["condition"] = r.condition.size() ? py::cast(r.condition) : py::none();
+  d["error_bound"] = r.error_bound.size() ? py::cast(r.error_bound) : py::none();
   return d;
 }
 
@@ -100,6 +103,7 @@ struct SolveArgs {
   bool verify = false;
   std::uint64_t seed = 0;
   std::int64_t max_dense_n = 6000;
+  bool condition = false;  ///< condition numbers and error bounds (a second solve on A^T)
 };
 
 linalg::SolveOptions solve_options(const SolveArgs& a) {
@@ -132,6 +136,7 @@ SolveArgs solve_args(const py::dict& kw) {
     else if (key == "verify") a.verify = v.cast<bool>();
     else if (key == "seed") a.seed = v.cast<std::uint64_t>();
     else if (key == "max_dense_n") a.max_dense_n = v.cast<std::int64_t>();
+    else if (key == "condition") a.condition = v.cast<bool>();
     else throw py::type_error(fmt::format("unknown solver option '{}'", key));
   }
   return a;
@@ -151,8 +156,10 @@ std::function<void(const linalg::KrylovSchurProgress&)> progress_hook(py::handle
 // `busy`: the operator's lock (a convdyn.Operator may be used from several Python threads), taken after the
 // GIL is released so that a thread waiting for it never holds the GIL the solve's callbacks need.
 py::dict eigs_on(const linalg::LinearOperator& op, const py::dict& kw, py::handle progress, std::mutex* busy) {
-  auto opt = solve_options(solve_args(kw));
+  const auto args = solve_args(kw);
+  auto opt = solve_options(args);
   opt.krylov_schur.progress = progress_hook(progress, opt.common.k, "");
+  if (args.condition) opt.common.vectors = true;
   linalg::EigResult r;
   {
     const Interruptible checked(op);
@@ -160,6 +167,10 @@ py::dict eigs_on(const linalg::LinearOperator& op, const py::dict& kw, py::handl
     std::unique_lock<std::mutex> lock;
     if (busy) lock = std::unique_lock<std::mutex>(*busy);
     r = linalg::solve(checked, opt);
+    if (args.condition) {
+      linalg::add_condition_numbers(checked, r, opt);
+      if (!args.vectors) r.vectors.resize(0, 0);
+    }
   }
   return result_dict(r);
 }
@@ -302,7 +313,9 @@ SpectrumRun spectrum(const std::shared_ptr<Model>& M, const std::vector<std::str
                      const std::string& dtype, const std::string& padding, const py::object& drive,
                      py::handle progress) {
   analysis::SpectrumOptions opt;
-  opt.solve = solve_options(solve_args(kw));
+  const auto args = solve_args(kw);
+  opt.solve = solve_options(args);
+  opt.condition = args.condition;
   opt.dtype = linalg::parse_scalar_type(dtype);
   opt.padding = linalg::parse_padding(padding);
   const auto point = zoo_point(drive);

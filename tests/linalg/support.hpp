@@ -26,13 +26,17 @@ using cd = std::complex<double>;
 /// y = A x for an explicit (n, n) matrix.
 class DenseMatrixOperator final : public linalg::LinearOperator {
  public:
-  explicit DenseMatrixOperator(const at::Tensor& A, c10::ScalarType dtype = at::kDouble)
-      : LinearOperator(A.size(0), dtype, c10::Device(c10::kCPU)), A_(A.to(dtype).contiguous()) {}
+  /// `transpose`: also y = A^T x (has_transpose()).
+  explicit DenseMatrixOperator(const at::Tensor& A, c10::ScalarType dtype = at::kDouble, bool transpose = false)
+      : LinearOperator(A.size(0), dtype, c10::Device(c10::kCPU)), A_(A.to(dtype).contiguous()), transpose_(transpose) {}
   std::string describe() const override { return fmt::format("dense {}x{}", size(), size()); }
+  bool has_transpose() const override { return transpose_; }
 
  private:
   at::Tensor apply_impl(const at::Tensor& x) const override { return at::mm(x, A_.t()); }
+  at::Tensor apply_transpose_impl(const at::Tensor& x) const override { return at::mm(x, A_); }
   at::Tensor A_;
+  bool transpose_;
 };
 
 inline Eigen::MatrixXd to_eigen(const at::Tensor& t) { return linalg::detail::to_eigen(t); }

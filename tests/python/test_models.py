@@ -68,6 +68,20 @@ def test_spectrum_equals_cli_bit_for_bit(demo, cli, tmp_path):
         assert L.result.all_converged and L.info["n"] == res.layers[name].attrs["n"]
 
 
+def test_condition_numbers_equal_cli(demo, cli, tmp_path):
+    p = cli("spectrum", DEMO, "--all", "--k", "6", "--condition", "--quiet", "--out", tmp_path / "cli.h5")
+    assert "condition  error bound" in p.stdout
+    s = convdyn.spectrum(demo, k=6, condition=True)
+    s.to_hdf5(tmp_path / "py.h5")
+    assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("layers",))
+    res = convdyn.results.load(str(tmp_path / "cli.h5"))
+    assert res.schema_version == 3
+    for name, L in res.layers.items():
+        assert L.eigenvectors is None and (L.condition >= 1 - 1e-12).all(), name
+        np.testing.assert_array_equal(L.error_bound, L.condition * L.residuals)
+        np.testing.assert_array_equal(s[name].result.condition, L.condition)
+
+
 def test_spectrum_options_match_cli(cli, tmp_path):
     ckpt = FIXTURES / "cordsnet_d2_plain.pth"
     cli("spectrum", ckpt, "--layer", "area_conv.1", "--which", "LM", "--k", "4", "--seed", "7", "--method", "arpack",
