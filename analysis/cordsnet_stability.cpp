@@ -36,12 +36,12 @@ linalg::EigOptions eig_options(const StabilityOptions& opt, linalg::Which which)
   return e;
 }
 linalg::EigResult eigs(const linalg::LinearOperator& op, linalg::Which which, const StabilityOptions& opt,
-                       const at::Tensor& start = {}, bool vectors = false) {
+                       const at::Tensor& start = {}, bool vectors = false, bool condition = false) {
   auto eo = eig_options(opt, which);
   eo.vectors = vectors;
   auto extras = opt.krylov_schur;
   if (start.defined()) extras.start = start;
-  return detail::solve_eigs(op, eo, extras);
+  return condition ? detail::solve_eigs_with_condition(op, eo, extras) : detail::solve_eigs(op, eo, extras);
 }
 
 /// A start vector in the span of a result's eigenvectors: the real part of their sum (a conjugate pair adds up
@@ -85,9 +85,10 @@ std::vector<InputPoint> find_fixed_points(const model::CordsNet& dyn, const at::
 /// Phase 2: the all-active linear model of one area: rightmost and largest eigenvalues of W, ||W||_2 and
 /// the numerical abscissa.
 void analyse_linear(const linalg::ConvOperator& w, const StabilityOptions& opt, AreaStability& a) {
-  a.linear = eigs(w, linalg::Which::LR, opt);
+  a.linear = eigs(w, linalg::Which::LR, opt, {}, false, opt.condition);
   a.abscissa = max_real(a.linear);
   a.margin = 1.0 - a.abscissa;
+  a.abscissa_bound = opt.condition ? detail::bound_at_max_real(a.linear) : 0.0;
   a.largest = eigs(w, linalg::Which::LM, opt);
   a.spectral_radius = max_abs(a.largest);
   const linalg::GramOperator gram(w);
@@ -103,6 +104,10 @@ void analyse_linear(const linalg::ConvOperator& w, const StabilityOptions& opt, 
   a.contraction = a.norm2_converged && a.norm2 < 1.0;
   a.transient_amplification = a.abscissa < 1.0 && a.numerical_abscissa >= 1.0;
 }
+
+/// A bound for compare_with_one: an unknown one (NaN: a clustered eigenvalue without a condition number) as 0,
+/// i.e. the value alone decides; judge() says so in the reason.
+double known_or_zero(double bound) { return std::isnan(bound) ? 0.0 : bound; }
 
 /// Phase 3: local stability of one area at one input's fixed point (D W and the discrete map).
 FixedPointStability analyse_at(const model::RecurrentLayer& layer, const InputPoint& p, const at::Tensor& mask,
@@ -122,18 +127,26 @@ FixedPointStability analyse_at(const model::RecurrentLayer& layer, const InputPo
   const model::AreaJacobian disc(layer.weight, layer.height, layer.width, mask, model::JacobianKind::Discrete,
                                  opt.alpha, opt.dtype, opt.device, opt.conv_backend);
   // (1 - a) I + a D W has the eigenvectors of D W: its solve starts from D W's rightmost Ritz vectors.
-  f.discrete = eigs(disc, linalg::Which::LM, opt, warm_start(f.masked));
+  f.discrete = eigs(disc, linalg::Which::LM, opt, warm_start(f.masked), false, opt.condition);
   f.masked.vectors.resize(0, 0);
   f.spectral_radius = max_abs(f.discrete);
-  if (f.discrete.all_converged()) f.verdict = f.spectral_radius < 1.0 ? Verdict::Stable : Verdict::Unstable;
+  f.spectral_radius_bound = opt.condition ? detail::bound_at_max_abs(f.discrete) : 0.0;
+  if (f.discrete.all_converged()) f.verdict = compare_with_one(f.spectral_radius, known_or_zero(f.spectral_radius_bound));
   return f;
 }
 
 /// Phase 4: the area's verdict from its linear model and its fixed points (the rule of analyse_stability).
 void judge(AreaStability& a) {
   const bool linear_ok = a.linear.all_converged();
-  bool any_unstable = linear_ok && a.abscissa >= 1.0, all_stable = linear_ok && a.abscissa < 1.0;
+  const Verdict linear = linear_ok ? compare_with_one(a.abscissa, known_or_zero(a.abscissa_bound)) : Verdict::Undecided;
+  bool unbounded = linear_ok && std::isnan(a.abscissa_bound);
+  bool any_unstable = linear == Verdict::Unstable, all_stable = linear == Verdict::Stable;
   std::string why = any_unstable ? fmt::format("max Re lambda(W) = {:.6f} >= 1", a.abscissa) : "";
+  // Why a converged answer is not a verdict: its margin is within the eigenvalue's error bound.
+  std::string within;
+  if (linear_ok && linear == Verdict::Undecided)
+    within = fmt::format("margin {:.1e} of max Re lambda(W) = {:.9f} is within the eigenvalue error bound {:.1e}",
+                         a.margin, a.abscissa, a.abscissa_bound);
   bool fixed_points_stable = true;
   for (const auto& f : a.fixed_points) {
     if (f.verdict == Verdict::Unstable) {
@@ -141,6 +154,11 @@ void judge(AreaStability& a) {
       if (why.empty()) why = fmt::format("spectral radius {:.6f} >= 1 at the fixed point of {}", f.spectral_radius, f.input);
     }
     if (f.verdict != Verdict::Stable) all_stable = fixed_points_stable = false;
+    if (f.reached && f.discrete.all_converged() && std::isnan(f.spectral_radius_bound)) unbounded = true;
+    if (within.empty() && f.reached && f.discrete.all_converged() && f.verdict == Verdict::Undecided)
+      within = fmt::format("at the fixed point of {}, margin {:.1e} of the spectral radius {:.9f} is within the "
+                           "eigenvalue error bound {:.1e}", f.input, 1.0 - f.spectral_radius, f.spectral_radius,
+                           f.spectral_radius_bound);
   }
   if (any_unstable) {
     a.verdict = Verdict::Unstable;
@@ -157,9 +175,14 @@ void judge(AreaStability& a) {
                            a.fixed_points.size());
   } else {
     a.verdict = Verdict::Undecided;
-    a.reason = !linear_ok ? "the spectrum of W did not converge"
-                          : "a fixed point was not reached or a solve did not converge";
+    unbounded = false;
+    a.reason = !linear_ok       ? std::string("the spectrum of W did not converge")
+               : !within.empty() ? within
+                                 : std::string("a fixed point was not reached or a solve did not converge");
   }
+  if (unbounded)
+    a.reason += "; an eigenvalue in a cluster has no error bound (no unique left eigenvector) and is judged by its "
+                "value";
 }
 
 }  // namespace
@@ -204,6 +227,7 @@ void write_stability(ResultsWriter& out, const StabilityReport& rep) {
     g.attr("n", static_cast<long long>(a.layer.n));
     g.attr("abscissa", a.abscissa);
     g.attr("margin", a.margin);
+    g.attr("abscissa_error_bound", a.abscissa_bound);
     g.attr("spectral_radius", a.spectral_radius);
     g.attr("norm2", a.norm2);
     g.attr("norm2_residual", a.norm2_residual);
@@ -229,6 +253,7 @@ void write_stability(ResultsWriter& out, const StabilityReport& rep) {
       if (f.reached) {
         fg.attr("masked_abscissa", f.masked_abscissa);
         fg.attr("spectral_radius", f.spectral_radius);
+        fg.attr("spectral_radius_error_bound", f.spectral_radius_bound);
         write_eigs(fg, "masked", f.masked);
         write_eigs(fg, "discrete", f.discrete);
       }

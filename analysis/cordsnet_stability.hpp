@@ -5,6 +5,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -35,6 +36,12 @@ struct StabilityOptions {
   /// plain path next to the default one).
   linalg::KrylovSchurExtras krylov_schur;
   linalg::ConvBackend conv_backend = linalg::ConvBackend::Auto;
+  /// Condition numbers and error bounds of the rightmost eigenvalues of W and of the discrete map's largest at
+  /// each fixed point (a second solve on the transpose each), used by the verdicts: a margin within the
+  /// bound is UNDECIDED. An eigenvalue in a cluster has no condition number (NaN bound): it is judged by its
+  /// value, and the reason says so. Off: the bounds are taken as 0, the verdicts of convdyn before the bounds
+  /// (for comparisons and timing).
+  bool condition = true;
   // Fixed points
   std::int64_t max_steps = 20000;  ///< time steps allowed to reach a fixed point
   double fixed_point_tol = 1e-10;  ///< ||F(r) - r|| / max(1, ||r||)
@@ -53,7 +60,8 @@ struct FixedPointStability {
   linalg::EigResult discrete;      ///< largest-magnitude eigenvalues of (1 - alpha) I + alpha D W
   double masked_abscissa = 0.0;    ///< max Re of D W (continuous-time stable iff < 1)
   double spectral_radius = 0.0;    ///< of the discrete map (stable iff < 1)
-  Verdict verdict = Verdict::Undecided;
+  double spectral_radius_bound = NAN;  ///< first-order error bound on it (condition * residual; NaN: none)
+  Verdict verdict = Verdict::Undecided;  ///< compare_with_one(spectral_radius, spectral_radius_bound)
 };
 
 struct AreaStability {
@@ -61,6 +69,7 @@ struct AreaStability {
   linalg::EigResult linear;        ///< rightmost eigenvalues of W (all units active, D = I)
   double abscissa = 0.0;           ///< max Re lambda(W): the linear model is stable iff < 1
   double margin = 0.0;             ///< 1 - abscissa
+  double abscissa_bound = NAN;     ///< first-order error bound on the abscissa (condition * residual; NaN: none)
   linalg::EigResult largest;       ///< largest-magnitude eigenvalues of W
   double spectral_radius = 0.0;    ///< max |lambda(W)|
   double norm2 = 0.0;              ///< ||W||_2, largest singular value (Lanczos on W^T W)
@@ -88,9 +97,10 @@ struct StabilityReport {
 /// affected verdict UNDECIDED, never a silent answer.
 ///
 /// Verdict of an area: STABLE when ||W||_2 < 1 (a contraction: stable for every input), or when the linear
-/// model is stable (max Re lambda(W) < 1) and the discrete map is locally stable (spectral radius < 1) at
-/// every analysed fixed point; UNSTABLE when max Re lambda(W) >= 1 or the spectral radius at some fixed
-/// point is >= 1 (from converged solves); UNDECIDED otherwise. The model's verdict: UNSTABLE if any area
+/// model is stable (max Re lambda(W) + its error bound < 1) and the discrete map is locally stable (spectral
+/// radius + its error bound < 1) at every analysed fixed point; UNSTABLE when max Re lambda(W) - bound >= 1 or
+/// the spectral radius - bound >= 1 at some fixed point (from converged solves); UNDECIDED otherwise (a margin
+/// within the eigenvalue error bound among the reasons). The model's verdict: UNSTABLE if any area
 /// is, else UNDECIDED if any area is, else STABLE. The network's Jacobian is block lower-triangular over
 /// areas, so per-area local stability is exact for the whole network.
 StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Network& net,

@@ -1,5 +1,7 @@
 #include "analysis/verdict.hpp"
 
+#include <cmath>
+
 namespace convdyn::analysis {
 
 const char* to_string(Verdict v) {
@@ -9,6 +11,13 @@ const char* to_string(Verdict v) {
     case Verdict::Undecided: return "UNDECIDED";
   }
   return "?";
+}
+
+Verdict compare_with_one(double value, double bound) {
+  const double b = std::isnan(bound) ? INFINITY : std::max(0.0, bound);
+  if (value + b < 1.0) return Verdict::Stable;
+  if (value - b >= 1.0) return Verdict::Unstable;
+  return Verdict::Undecided;
 }
 
 }  // namespace convdyn::analysis

@@ -5,6 +5,10 @@ namespace convdyn::analysis {
 
 enum class Verdict { Stable, Unstable, Undecided };
 const char* to_string(Verdict v);
+/// Is `value` < 1, for a value known to within `bound` (an eigenvalue's error bound, >= 0; +inf or NaN when
+/// unknown)? STABLE when value + bound < 1, UNSTABLE when value - bound >= 1, UNDECIDED when 1 lies within the
+/// bound (the margin does not exceed what the value may be off by).
+Verdict compare_with_one(double value, double bound);
 /// The verdict of a whole made of parts: UNSTABLE if any part is, else UNDECIDED if any is, else STABLE
 /// (STABLE for no parts).
 template <class Range, class Get>

@@ -96,23 +96,23 @@ int run_convrnn_stability(const StabilityArgs& a, const LoadedModel& m) {
 }
 
 void print_report(const analysis::StabilityReport& rep) {
-  fmt::print("\n{:<13} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "area", "n", "max Re(W)", "margin",
-             "rho(W)", "||W||_2", "omega(W)", "||W||/rho", "verdict");
+  fmt::print("\n{:<13} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "area", "n", "max Re(W)", "margin",
+             "bound", "rho(W)", "||W||_2", "omega(W)", "||W||/rho", "verdict");
   for (const auto& a : rep.areas) {
-    fmt::print("{:<13} {:>7} {:>11.6f} {:>+9.4f} {:>9.4f} {:>9.4f} {:>9.4f} {:>10.3f}  {}{}\n", a.layer.name,
-               a.layer.n, a.abscissa, a.margin, a.spectral_radius, a.norm2, a.numerical_abscissa,
+    fmt::print("{:<13} {:>7} {:>11.6f} {:>+9.4f} {:>9.1e} {:>9.4f} {:>9.4f} {:>9.4f} {:>10.3f}  {}{}\n", a.layer.name,
+               a.layer.n, a.abscissa, a.margin, a.abscissa_bound, a.spectral_radius, a.norm2, a.numerical_abscissa,
                a.spectral_radius > 0 ? a.norm2 / a.spectral_radius : 0.0, analysis::to_string(a.verdict),
                a.linear.all_converged() ? "" : " (spectrum unconverged)");
   }
   fmt::print("\nat the fixed points (discrete map (1-a)I + a*D*W, alpha = {}):\n", rep.alpha);
-  fmt::print("{:<13} {:<10} {:>10} {:>7} {:>9} {:>12} {:>10}  {}\n", "area", "input", "fp resid", "steps", "active",
-             "max Re(DW)", "rho(map)", "verdict");
+  fmt::print("{:<13} {:<10} {:>10} {:>7} {:>9} {:>12} {:>10} {:>9}  {}\n", "area", "input", "fp resid", "steps",
+             "active", "max Re(DW)", "rho(map)", "bound", "verdict");
   for (const auto& a : rep.areas) {
     for (const auto& f : a.fixed_points) {
       if (f.reached) {
-        fmt::print("{:<13} {:<10} {:>10.2e} {:>7} {:>8.1f}% {:>12.6f} {:>10.6f}  {}\n", a.layer.name, f.input,
+        fmt::print("{:<13} {:<10} {:>10.2e} {:>7} {:>8.1f}% {:>12.6f} {:>10.6f} {:>9.1e}  {}\n", a.layer.name, f.input,
                    f.residual, f.steps, 100 * f.active_fraction, f.masked_abscissa, f.spectral_radius,
-                   analysis::to_string(f.verdict));
+                   f.spectral_radius_bound, analysis::to_string(f.verdict));
       } else {
         fmt::print("{:<13} {:<10} {:>10.2e} {:>7} {:>9}  no fixed point ({}): not analysed\n", a.layer.name, f.input,
                    f.residual, f.steps, "", f.status);

@@ -37,9 +37,10 @@ LAYER_ATTRS = ("n", "channels", "height", "width", "kernel", "padding", "paramet
 STABILITY_ATTRS = ("verdict", "alpha", "inputs")
 AREA_STABILITY_ATTRS = ("verdict", "reason", "n", "abscissa", "margin", "spectral_radius", "norm2", "norm2_residual",
                         "norm2_converged", "numerical_abscissa", "numerical_abscissa_residual",
-                        "numerical_abscissa_converged", "norm_over_radius", "contraction", "transient_amplification")
+                        "numerical_abscissa_converged", "norm_over_radius", "contraction", "transient_amplification",
+                        "abscissa_error_bound")
 FIXED_POINT_ATTRS = ("input", "reached", "status", "fixed_point_residual", "steps", "active_fraction", "verdict",
-                     "masked_abscissa", "spectral_radius")
+                     "masked_abscissa", "spectral_radius", "spectral_radius_error_bound")
 EIGEN_BLOCK_ATTRS = ("method", "which", "tol", "all_converged", "matvecs")
 VERDICTS = ("STABLE", "UNSTABLE", "UNDECIDED")
 
@@ -159,6 +160,7 @@ class FixedPointStability:
     verdict: Optional[str] = None
     masked_abscissa: Optional[float] = None       # max Re lambda(D W); only when reached
     spectral_radius: Optional[float] = None       # of the discrete map (1 - alpha) I + alpha D W; only when reached
+    spectral_radius_error_bound: Optional[float] = None  # its eigenvalue error bound (schema 3)
     masked: Optional[EigenBlock] = None           # eigenvalues of D W; only when reached
     discrete: Optional[EigenBlock] = None         # eigenvalues of the discrete map; only when reached
     attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
@@ -182,6 +184,7 @@ class AreaStability:
     n: Optional[int] = None
     abscissa: Optional[float] = None              # max Re lambda(W)
     margin: Optional[float] = None                # 1 - abscissa
+    abscissa_error_bound: Optional[float] = None  # the abscissa's eigenvalue error bound (schema 3)
     spectral_radius: Optional[float] = None       # max |lambda(W)|
     norm2: Optional[float] = None                 # ||W||_2
     norm2_residual: Optional[float] = None
@@ -444,7 +447,7 @@ _BOOL = {"all_converged", "norm2_converged", "numerical_abscissa_converged", "co
 _INT = {"n", "steps", "matvecs"}
 _FLOAT = {"alpha", "tol", "abscissa", "margin", "spectral_radius", "norm2", "norm2_residual", "numerical_abscissa",
           "numerical_abscissa_residual", "norm_over_radius", "fixed_point_residual", "active_fraction",
-          "masked_abscissa"}
+          "masked_abscissa", "abscissa_error_bound", "spectral_radius_error_bound"}
 
 
 def _coerce_stability(path: str, where: str, name: str, value):

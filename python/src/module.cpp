@@ -443,6 +443,7 @@ py::dict stability_dict(const StabilityRun& run) {
     A["linear"] = result_dict(a.linear);
     A["abscissa"] = a.abscissa;
     A["margin"] = a.margin;
+    A["abscissa_bound"] = a.abscissa_bound;
     A["largest"] = result_dict(a.largest);
     A["spectral_radius"] = a.spectral_radius;
     A["norm2"] = a.norm2;
@@ -468,6 +469,7 @@ py::dict stability_dict(const StabilityRun& run) {
       F["discrete"] = result_dict(f.discrete);
       F["masked_abscissa"] = f.masked_abscissa;
       F["spectral_radius"] = f.spectral_radius;
+      F["spectral_radius_bound"] = f.spectral_radius_bound;
       F["verdict"] = analysis::to_string(f.verdict);
       fps.append(F);
     }

@@ -11,6 +11,12 @@ from conftest import DEMO, FIXTURES
 RUN_SPECIFIC = {"command_line", "created_utc", "seconds"}
 
 
+def same(a, b):
+    """Bit-equal values, NaN equal to NaN (an unknown error bound is NaN in both files)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc")
+
+
 def assert_same_file(a, b, groups=("layers", "stability")):
     """Every dataset and attribute under `groups` (and the root's identity) bit-identical, except run times."""
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
@@ -24,9 +30,9 @@ def assert_same_file(a, b, groups=("layers", "stability")):
             assert set(obj.attrs) == set(other.attrs), name
             for k, v in obj.attrs.items():
                 if k not in RUN_SPECIFIC:
-                    assert np.array_equal(v, other.attrs[k]), f"{name}@{k}: {v!r} != {other.attrs[k]!r}"
+                    assert same(v, other.attrs[k]), f"{name}@{k}: {v!r} != {other.attrs[k]!r}"
             if isinstance(obj, h5py.Dataset):
-                assert np.array_equal(obj[()], other[()]), f"{name} differs"
+                assert same(obj[()], other[()]), f"{name} differs"
             else:
                 assert set(obj.keys()) == set(other.keys()), name
 
@@ -108,7 +114,14 @@ def test_stability_equals_cli(cli, tmp_path):
     assert res.verdict == st.verdict
     for name, a in st.areas.items():
         assert a["verdict"] == res.areas[name].verdict and a["abscissa"] == res.areas[name].abscissa
+        b = a["abscissa_bound"]  # NaN: a clustered eigenvalue without a condition number
+        assert (np.isnan(b) and np.isnan(res.areas[name].abscissa_error_bound)) or (
+            0 <= b < 1e-8 and b == res.areas[name].abscissa_error_bound)
+        for fp in a["fixed_points"]:
+            assert not fp["reached"] or np.isnan(fp["spectral_radius_bound"]) or 0 <= fp["spectral_radius_bound"] < 1e-8
         np.testing.assert_array_equal(a["linear"].values, res.areas[name].linear.eigenvalues)
+    bounds = [fp["spectral_radius_bound"] for a in st.areas.values() for fp in a["fixed_points"] if fp["reached"]]
+    assert np.isfinite(bounds).sum() >= len(bounds) // 2, bounds
     # The same images as an array (uint8 [N, C, H, W], divided by 255 as the CLI does): the same numbers.
     arr = np.load(images)
     st2 = convdyn.stability(str(ckpt), inputs=arr, limit=2)
