@@ -90,6 +90,15 @@ py::dict info_dict(const analysis::LayerInfo& L) {
   return d;
 }
 
+py::dict fixed_point_dict(const model::CellFixedPoint& f) {
+  py::dict d;
+  d["converged"] = f.converged;
+  d["status"] = f.status;
+  d["steps"] = f.steps;
+  d["residual"] = f.residual;
+  return d;
+}
+
 // ---- solver options, parsed once here ----------------------------------------------------------------------
 
 struct SolveArgs {
@@ -278,12 +287,7 @@ Built build(const Model& M, const std::string& name, c10::ScalarType dtype, lina
     }
     b.op = std::shared_ptr<const linalg::LinearOperator>(std::move(c.op));
     b.info = c.info;
-    if (c.has_fixed_point) {
-      b.fixed_point["converged"] = c.fixed_point.converged;
-      b.fixed_point["status"] = c.fixed_point.status;
-      b.fixed_point["steps"] = c.fixed_point.steps;
-      b.fixed_point["residual"] = c.fixed_point.residual;
-    }
+    if (c.has_fixed_point) b.fixed_point = fixed_point_dict(c.fixed_point);
     return b;
   }
   const auto& layer = M.m.net.layer(name);
@@ -410,12 +414,7 @@ py::dict stability_dict(const StabilityRun& run) {
       L["name"] = c.target.name;
       L["cell"] = c.cell;
       L["n"] = c.target.n();
-      py::dict fp;
-      fp["converged"] = c.fixed_point.converged;
-      fp["status"] = c.fixed_point.status;
-      fp["steps"] = c.fixed_point.steps;
-      fp["residual"] = c.fixed_point.residual;
-      L["fixed_point"] = fp;
+      L["fixed_point"] = fixed_point_dict(c.fixed_point);
       L["largest"] = result_dict(c.largest);
       L["spectral_radius"] = c.spectral_radius;
       L["margin"] = c.margin;
