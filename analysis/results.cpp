@@ -35,15 +35,7 @@ std::string utc_timestamp() {
   return buf;
 }
 
-namespace {
-std::string read_string_attr(hid_t obj, const char* name, const std::string& what) {
-  H5Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, what);
-  H5Handle t(H5Aget_type(a.get()), H5Tclose, what);
-  std::string s(H5Tget_size(t.get()), '\0');
-  hdf5::check(H5Aread(a.get(), t.get(), s.data()), what);
-  return s.substr(0, s.find('\0'));
-}
-}  // namespace
+using hdf5::read_string_attr;
 
 ResultsWriter::ResultsWriter(std::string path, bool force, const RunInfo& info, Mode mode)
     : impl_(std::make_unique<Impl>()), path_(std::move(path)) {

@@ -56,12 +56,12 @@ std::string channel_energy(const Eigen::VectorXcd& v, std::int64_t channels, std
   return s;
 }
 
-int run_eigvec(const EigvecArgs& a) {
+int run_eigvec(const EigvecArgs& a, ModelCache& models) {
   linalg::PowerOptions opt = a.opt;
   opt.fallback = !a.no_fallback;
   const auto dtype = parse_dtype(a.dtype);
   const auto padding = linalg::parse_padding(a.padding);
-  const auto m = load_model(a.ckpt, {a.layer});
+  const LoadedModel& m = models.get(a.ckpt, {a.layer});
   CONVDYN_CHECK(m.kind != ModelKind::ConvRNN, ValueError,
                 "{}: eigvec runs on CordsNet areas and kernels; for a ConvRNN zoo operator use "
                 "`convdyn spectrum {} --layer {} --vectors`", a.ckpt.path, a.ckpt.path, a.layer);
@@ -123,7 +123,7 @@ int run_eigvec(const EigvecArgs& a) {
 }
 }  // namespace
 
-void add_eigvec_command(CLI::App& app) {
+void add_eigvec_command(CLI::App& app, const CommandContext& ctx) {
   auto a = std::make_shared<EigvecArgs>();
   auto* cmd = app.add_subcommand(
       "eigvec",
@@ -162,7 +162,11 @@ void add_eigvec_command(CLI::App& app) {
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
   cmd->add_flag("--allow-unconverged", a->allow_unconverged, "exit 0 even when some eigenpairs did not converge");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
-  cmd->callback([a] { throw CommandResult(run_eigvec(*a)); });
+  cmd->callback([a, ctx] {
+    if (ctx.parse_only) throw CommandResult(0);
+    ModelCache own;
+    throw CommandResult(run_eigvec(*a, ctx.models ? *ctx.models : own));
+  });
 }
 
 }  // namespace convdyn::apps

@@ -166,10 +166,10 @@ int run_convrnn_spectrum(const SpectrumArgs& a, const analysis::SpectrumOptions&
   return finish(a, writer, unconverged);
 }
 
-int run_spectrum(const SpectrumArgs& a) {
+int run_spectrum(const SpectrumArgs& a, ModelCache& models) {
   CONVDYN_CHECK(a.all != !a.layers.empty(), ValueError, "give exactly one of --layer NAME or --all");
   const analysis::SpectrumOptions opt = spectrum_options(a);
-  const auto m = load_model(a.ckpt, a.layers, opt.dtype);
+  const LoadedModel& m = models.get(a.ckpt, a.layers, opt.dtype);
   if (m.kind == ModelKind::ConvRNN) return run_convrnn_spectrum(a, opt, m);
   CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
   CONVDYN_CHECK(!(a.all && m.net.layers.empty()), ValueError,
@@ -192,7 +192,7 @@ int run_spectrum(const SpectrumArgs& a) {
 }
 }  // namespace
 
-void add_spectrum_command(CLI::App& app) {
+void add_spectrum_command(CLI::App& app, const CommandContext& ctx) {
   auto a = std::make_shared<SpectrumArgs>();
   auto* cmd = app.add_subcommand("spectrum", "Eigenvalues of recurrent conv operators (table on stdout, HDF5 with --out)");
   add_checkpoint_options(*cmd, a->ckpt);
@@ -269,7 +269,11 @@ void add_spectrum_command(CLI::App& app) {
   cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");
   cmd->add_flag("--allow-unconverged", a->allow_unconverged, "exit 0 even when some eigenpairs did not converge");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
-  cmd->callback([a] { throw CommandResult(run_spectrum(*a)); });
+  cmd->callback([a, ctx] {
+    if (ctx.parse_only) throw CommandResult(0);
+    ModelCache own;
+    throw CommandResult(run_spectrum(*a, ctx.models ? *ctx.models : own));
+  });
 }
 
 }  // namespace convdyn::apps

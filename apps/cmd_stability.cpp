@@ -130,8 +130,8 @@ void print_report(const analysis::StabilityReport& rep) {
   fmt::print("\nmodel: {}\n", analysis::to_string(rep.verdict));
 }
 
-int run_stability(const StabilityArgs& a) {
-  const auto m = load_model(a.ckpt, {}, parse_dtype(a.dtype));
+int run_stability(const StabilityArgs& a, ModelCache& models) {
+  const LoadedModel& m = models.get(a.ckpt, {}, parse_dtype(a.dtype));
   if (m.kind == ModelKind::ConvRNN) return run_convrnn_stability(a, m);
   CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
   CONVDYN_CHECK(m.kind == ModelKind::CordsNet, ValueError,
@@ -157,7 +157,7 @@ int run_stability(const StabilityArgs& a) {
 }
 }  // namespace
 
-void add_stability_command(CLI::App& app) {
+void add_stability_command(CLI::App& app, const CommandContext& ctx) {
   auto a = std::make_shared<StabilityArgs>();
   auto* cmd = app.add_subcommand(
       "stability",
@@ -192,7 +192,11 @@ void add_stability_command(CLI::App& app) {
   cmd->add_flag("--force", a->force, "overwrite an existing --out file");
   cmd->add_flag("--append", a->append, "add to an existing --out file of the same checkpoint (e.g. spectra, then stability)");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress messages on stderr");
-  cmd->callback([a] { throw CommandResult(run_stability(*a)); });
+  cmd->callback([a, ctx] {
+    if (ctx.parse_only) throw CommandResult(0);
+    ModelCache own;
+    throw CommandResult(run_stability(*a, ctx.models ? *ctx.models : own));
+  });
 }
 
 }  // namespace convdyn::apps

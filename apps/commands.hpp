@@ -2,7 +2,19 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace convdyn::apps {
+
+class ModelCache;
+
+/// How a subcommand runs. The CLI: defaults (its own model cache, run after parsing). A sweep shard: the
+/// shard's cache, so items of one checkpoint load it once; a sweep plan: parse_only, to check options early.
+struct CommandContext {
+  ModelCache* models = nullptr;
+  bool parse_only = false;
+};
 
 /// Thrown by a subcommand callback to hand its exit code back to main.
 struct CommandResult {
@@ -11,8 +23,14 @@ struct CommandResult {
 };
 
 void add_inspect_command(CLI::App& app);
-void add_spectrum_command(CLI::App& app);
-void add_stability_command(CLI::App& app);
-void add_eigvec_command(CLI::App& app);
+void add_spectrum_command(CLI::App& app, const CommandContext& ctx = {});
+void add_stability_command(CLI::App& app, const CommandContext& ctx = {});
+void add_eigvec_command(CLI::App& app, const CommandContext& ctx = {});
+void add_sweep_command(CLI::App& app);
+
+/// Runs one analysis subcommand (spectrum, stability or eigvec) from its words, e.g. {"spectrum", CKPT,
+/// "--layer", "area_conv.0", "--out", FILE}, in this process; returns its exit code. Parse errors throw
+/// CLI::ParseError (parse_only: nothing else is done).
+int run_command(const std::vector<std::string>& words, const CommandContext& ctx);
 
 }  // namespace convdyn::apps

@@ -1,7 +1,9 @@
 #include "apps/common.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <chrono>
 #include <iostream>
 
 #include "linalg/device.hpp"
@@ -11,13 +13,16 @@
 namespace convdyn::apps {
 
 namespace {
-std::string g_command_line;  // set once in main
+std::string g_command_line;  // set in main; a sweep shard sets each item's own while it runs
 }
 
-void set_command_line(int argc, char** argv) {
+void set_command_line(int argc, char** argv) { g_command_line = shell_quote({argv, argv + argc}); }
+void set_command_line(const std::string& quoted) { g_command_line = quoted; }
+
+std::string shell_quote(const std::vector<std::string>& words) {
   std::string s;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    std::string a = words[i];
     const bool plain = !a.empty() && a.find_first_not_of(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./=:,+@%") == std::string::npos;
     if (!plain) {
@@ -27,7 +32,7 @@ void set_command_line(int argc, char** argv) {
     }
     s += (i ? " " : "") + a;
   }
-  g_command_line = s;
+  return s;
 }
 
 std::string command_line() { return g_command_line; }
@@ -79,6 +84,24 @@ int dense_cuda_device(const std::string& s, linalg::Method method) {
   if (method != linalg::Method::Dense) return -1;
   const c10::Device d(s);  // already validated by parse_operator_device
   return d.is_cuda() ? (d.has_index() ? d.index() : 0) : -1;
+}
+
+const LoadedModel& ModelCache::get(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
+                                   c10::ScalarType cell_dtype) {
+  const std::string key = fmt::format("{}\n{}\n{}\n{}", a.path, a.key, fmt::join(a.size, ","),
+                                      static_cast<int>(cell_dtype));
+  // Generic kernels are built per requested key; a recognised model holds all of its operators.
+  const bool same = model_ && key == key_ &&
+                    (model_->kind != ModelKind::Kernels || generic_keys == generic_keys_);
+  last_load_seconds_ = 0;
+  if (same) return *model_;
+  model_.reset();  // free the previous model first: one in memory
+  const auto t0 = std::chrono::steady_clock::now();
+  model_ = load_model(a, generic_keys, cell_dtype);
+  last_load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  key_ = key;
+  generic_keys_ = generic_keys;
+  return *model_;
 }
 
 LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,

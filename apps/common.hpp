@@ -29,6 +29,23 @@ using analysis::read_drive;
 /// analysis::load_model with the command's checkpoint options.
 LoadedModel load_model(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
                        c10::ScalarType cell_dtype = c10::ScalarType::Double);
+
+/// The model last loaded, kept for the next command of the same process: a sweep shard runs the items of one
+/// checkpoint one after another and loads it once. Holds one model (the memory of one).
+class ModelCache {
+ public:
+  /// load_model(a, generic_keys, cell_dtype), or the model kept from the previous call with the same options.
+  const LoadedModel& get(const CheckpointArgs& a, const std::vector<std::string>& generic_keys,
+                         c10::ScalarType cell_dtype = c10::ScalarType::Double);
+  /// Seconds the last get() spent loading (reading, hashing, building); 0 when it reused the kept model.
+  double last_load_seconds() const { return last_load_seconds_; }
+
+ private:
+  std::string key_;
+  std::vector<std::string> generic_keys_;
+  std::optional<LoadedModel> model_;
+  double last_load_seconds_ = 0;
+};
 /// The results file of a run (`out` empty: none), opened before anything is computed so that an
 /// unwritable destination fails now, not after the solve. `append`: add to an existing file of the same
 /// checkpoint.
@@ -47,6 +64,9 @@ int dense_cuda_device(const std::string& s, linalg::Method method);
 /// The command line as one shell-quoted string (recorded in results files).
 std::string command_line();
 void set_command_line(int argc, char** argv);
+void set_command_line(const std::string& quoted);
+/// Words joined into one string a POSIX shell splits back into the same words.
+std::string shell_quote(const std::vector<std::string>& words);
 
 /// Progress and notes go to stderr unless --quiet.
 void note(bool quiet, const std::string& msg);

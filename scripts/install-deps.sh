@@ -5,14 +5,16 @@ set -euo pipefail
 
 BUILD_PKGS="cmake g++ make ninja-build pkg-config
   libtorch-dev libeigen3-dev libspectra-dev libhdf5-dev libfmt-dev libcli11-dev libgtest-dev libssl-dev
-  libopenblas0-pthread libblas-dev libarpack2-dev zlib1g-dev libsnappy-dev pybind11-dev python3-dev"
+  libopenblas0-pthread libblas-dev libarpack2-dev zlib1g-dev libsnappy-dev pybind11-dev python3-dev nlohmann-json3-dev"
 # Python side: Debian's own interpreter and packages (the convdyn package and its pytest suite, fixture
 # generators, reference checks, notebooks).
 PY_PKGS="python3 python3-torch python3-numpy python3-scipy python3-h5py python3-matplotlib python3-pytest python3-tqdm
-  jupyter-nbconvert python3-ipykernel"
+  python3-pandas jupyter-nbconvert python3-ipykernel"
+# convdyn sweep's tests start a private one-node Slurm cluster (scripts/slurm-local.sh).
+SLURM_PKGS="slurmctld slurmd slurm-client munge"
 
 missing=()
-for p in $BUILD_PKGS $PY_PKGS; do
+for p in $BUILD_PKGS $PY_PKGS $SLURM_PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
 done
 

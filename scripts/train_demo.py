@@ -25,6 +25,7 @@ Everything is seeded (torch, numpy; data order from a seeded torch.Generator); o
 
 import argparse
 import gzip
+import json
 import os
 import struct
 import sys
@@ -365,6 +366,24 @@ def check_keys(sd, depth):
         raise SystemExit(f"state dict keys differ from the release layout:\n got {got}\n exp {exp}")
 
 
+def snapshot_schedule(total_steps, count):
+    """The training steps (updates done before the save) of `count` evenly spaced snapshots; the final
+    model (after the last update) is saved separately, so the schedule holds count - 1 of them."""
+    if count < 2:
+        raise SystemExit("--snapshot-count needs at least 2 (the initial and the final model)")
+    return {round(i * total_steps / (count - 1)) for i in range(count - 1)}
+
+
+def save_snapshot(model, folder, step, steps_per_epoch):
+    os.makedirs(folder, exist_ok=True)
+    epoch = step / steps_per_epoch
+    name = f"epoch_{epoch:.2f}.pth"
+    sd = model.state_dict()
+    check_keys(sd, model.depth)
+    torch.save(sd, os.path.join(folder, name))
+    return {"file": name, "step": step, "epoch": round(epoch, 6)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--out", required=True)
@@ -392,6 +411,11 @@ def main():
     ap.add_argument("--analyse-only", action="store_true",
                     help="load --out instead of training; evaluate and print the spectra")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--snapshots", default=None, metavar="DIR",
+                    help="also save the model at --snapshot-count evenly spaced training steps (the first "
+                         "before any update, the last the final model) as DIR/epoch_E.EE.pth, listed in "
+                         "DIR/snapshots.json; for sweeps across training")
+    ap.add_argument("--snapshot-count", type=int, default=6)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -424,12 +448,18 @@ def main():
         t0 = time.time()
         train_time = 0.0  # seconds spent in training batches (evaluation excluded)
         out_of_time = False
+        total_steps = args.epochs * steps_per_epoch
+        snapshot_steps = snapshot_schedule(total_steps, args.snapshot_count) if args.snapshots else set()
+        snapshots = []
+        step = 0
         for ep in range(args.epochs):
             model.train()
             perm = torch.randperm(n, generator=gen)
             tot_loss = tot_settle = tot_correct = seen = 0
             te = time.time()
             for bi in range(steps_per_epoch):
+                if step in snapshot_steps:
+                    snapshots.append(save_snapshot(model, args.snapshots, step, steps_per_epoch))
                 idx = perm[bi * args.batch:(bi + 1) * args.batch]
                 xb, yb = xtr[idx], ytr[idx]
                 tb = time.time()
@@ -442,6 +472,7 @@ def main():
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 sched.step()
+                step += 1
                 train_time += time.time() - tb
                 tot_loss += float(ce) * len(idx)
                 tot_settle += float(settle) * len(idx)
@@ -471,6 +502,11 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         torch.save(sd, args.out)
         print(f"saved {args.out} ({os.path.getsize(args.out)} bytes)")
+        if args.snapshots:
+            snapshots.append(save_snapshot(model, args.snapshots, step, steps_per_epoch))
+            with open(os.path.join(args.snapshots, "snapshots.json"), "w") as f:
+                json.dump({"steps_per_epoch": steps_per_epoch, "snapshots": snapshots}, f, indent=1)
+            print(f"saved {len(snapshots)} snapshots in {args.snapshots}")
 
     sd = torch.load(args.out)
     check_keys(sd, model.depth)

@@ -46,3 +46,24 @@ foreach(_sig TERM INT KILL)
                    ${CMAKE_CURRENT_SOURCE_DIR}/../apps/demo/fmnist-t10k-16-images-idx3-ubyte.gz)
   set_tests_properties(cli.results.killed_by_${_sig} PROPERTIES LABELS "apps;slow" TIMEOUT 300)
 endforeach()
+
+# convdyn sweep without Slurm (--local workers, a serial run, kills and resumes, user errors) and on a real
+# one-node Slurm cluster started from Debian's packages for the suite (scripts/slurm-local.sh; private
+# configuration, key and ports under the build folder, stopped after the tests that need it).
+set(_sweep_env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1)
+add_test(NAME cli.sweep.local
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/apps/sweep_local.sh $<TARGET_FILE:convdyn> ${_fx}
+                 ${CMAKE_CURRENT_BINARY_DIR}/sweep_local ${CONVDYN_PYTHON})
+set_tests_properties(cli.sweep.local PROPERTIES LABELS "apps;sweep;slow" TIMEOUT 600 ENVIRONMENT "${_sweep_env}")
+
+set(_slurm_state ${CMAKE_CURRENT_BINARY_DIR}/slurm)
+add_test(NAME slurm.start COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/../scripts/slurm-local.sh start ${_slurm_state})
+add_test(NAME slurm.stop COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/../scripts/slurm-local.sh stop ${_slurm_state})
+set_tests_properties(slurm.start PROPERTIES FIXTURES_SETUP slurm SKIP_RETURN_CODE 77 LABELS "slurm;sweep" TIMEOUT 120)
+set_tests_properties(slurm.stop PROPERTIES FIXTURES_CLEANUP slurm LABELS "slurm;sweep" TIMEOUT 60)
+add_test(NAME cli.sweep.slurm
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/apps/sweep_slurm.sh $<TARGET_FILE:convdyn> ${_fx}
+                 ${CMAKE_CURRENT_BINARY_DIR}/sweep_slurm ${CONVDYN_PYTHON})
+set_tests_properties(cli.sweep.slurm PROPERTIES LABELS "apps;sweep;slurm;slow" TIMEOUT 900 FIXTURES_REQUIRED slurm
+                     RESOURCE_LOCK slurm SKIP_RETURN_CODE 77
+                     ENVIRONMENT "SLURM_CONF=${_slurm_state}/slurm.conf;${_sweep_env}")

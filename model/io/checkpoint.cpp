@@ -21,6 +21,16 @@ const at::Tensor& Checkpoint::get(const std::string& name) const {
 }
 
 namespace {
+// Finishes a digest as lowercase hex.
+std::string hex_digest(EVP_MD_CTX* ctx) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
+}
+
 // SHA-256 of the files' bytes, one after the other.
 std::string sha256_files(const std::vector<std::string>& paths) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
@@ -35,12 +45,7 @@ std::string sha256_files(const std::vector<std::string>& paths) {
       if (f.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(f.gcount()));
     }
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
+  return hex_digest(ctx.get());
 }
 
 // A TensorFlow tensor bundle: its floating-point variables in key order (float16/bfloat16 widened to float32),
@@ -80,6 +85,13 @@ Checkpoint load_tf_checkpoint(const std::string& path, const LoadOptions& opt) {
 }  // namespace
 
 std::string sha256_file(const std::string& path) { return sha256_files({path}); }
+
+std::string sha256_bytes(const std::string& bytes) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  CONVDYN_CHECK(ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1, IoError, "cannot initialise SHA-256");
+  EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+  return hex_digest(ctx.get());
+}
 
 namespace {
 

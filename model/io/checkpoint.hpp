@@ -39,6 +39,8 @@ Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {})
 
 /// SHA-256 of a file's bytes (lowercase hex).
 std::string sha256_file(const std::string& path);
+/// SHA-256 of `bytes` (lowercase hex).
+std::string sha256_bytes(const std::string& bytes);
 
 /// A module's effective weight, with weight normalisation resolved.
 struct ResolvedWeight {

@@ -96,6 +96,70 @@ void write_attr(hid_t obj, const char* name, double value) {
   write_scalar_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, value);
 }
 
+std::string read_string_attr(hid_t obj, const char* name, const std::string& what) {
+  const std::string w = fmt::format("{}: attribute '{}'", what, name);
+  Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, w);
+  Handle t(H5Aget_type(a.get()), H5Tclose, w);
+  CONVDYN_CHECK(H5Tget_class(t.get()) == H5T_STRING && H5Tis_variable_str(t.get()) == 0, IoError,
+                "{}: not a fixed-length string", w);
+  std::string s(H5Tget_size(t.get()), '\0');
+  check(H5Aread(a.get(), t.get(), s.data()), w);
+  return s.substr(0, s.find('\0'));
+}
+
+namespace {
+template <typename T>
+T read_number_attr(hid_t obj, const char* name, hid_t mem_type, const std::string& what) {
+  const std::string w = fmt::format("{}: attribute '{}'", what, name);
+  Handle a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose, w);
+  Handle t(H5Aget_type(a.get()), H5Tclose, w);
+  const auto cls = H5Tget_class(t.get());
+  CONVDYN_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, IoError, "{}: not a number", w);
+  T v{};
+  check(H5Aread(a.get(), mem_type, &v), w);
+  return v;
+}
+}  // namespace
+
+long long read_int_attr(hid_t obj, const char* name, const std::string& what) {
+  return read_number_attr<long long>(obj, name, H5T_NATIVE_LLONG, what);
+}
+double read_double_attr(hid_t obj, const char* name, const std::string& what) {
+  return read_number_attr<double>(obj, name, H5T_NATIVE_DOUBLE, what);
+}
+
+void copy_attributes(hid_t from, hid_t to, const std::string& what) {
+  struct Ctx {
+    hid_t to;
+    const std::string* what;
+  } ctx{to, &what};
+  const herr_t st = H5Aiterate2(
+      from, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t loc, const char* name, const H5A_info_t*, void* data) -> herr_t {
+        auto& c = *static_cast<Ctx*>(data);
+        const hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+        if (a < 0) return -1;
+        const hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+        herr_t rc = -1;
+        if (t >= 0 && sp >= 0 && H5Tis_variable_str(t) == 0 && H5Tdetect_class(t, H5T_VLEN) == 0) {
+          std::vector<char> buf(H5Aget_storage_size(a) + 1);
+          if (H5Aread(a, t, buf.data()) >= 0) {
+            const hid_t b = H5Acreate2(c.to, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+            if (b >= 0) {
+              rc = H5Awrite(b, t, buf.data());
+              H5Aclose(b);
+            }
+          }
+        }
+        if (sp >= 0) H5Sclose(sp);
+        if (t >= 0) H5Tclose(t);
+        H5Aclose(a);
+        return rc < 0 ? -1 : 0;
+      },
+      &ctx);
+  check(st, fmt::format("{}: copying attributes", what));
+}
+
 void write_dataset(hid_t parent, const char* name, hid_t mem_type, const std::vector<hsize_t>& dims,
                    const void* data) {
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose,

@@ -59,6 +59,13 @@ void write_attr(hid_t obj, const char* name, const std::string& value);
 void write_attr(hid_t obj, const char* name, long long value);
 void write_attr(hid_t obj, const char* name, double value);
 
+/// Attribute readers; `what` names the object in the IoError when the attribute is missing or of another kind.
+std::string read_string_attr(hid_t obj, const char* name, const std::string& what);
+long long read_int_attr(hid_t obj, const char* name, const std::string& what);
+double read_double_attr(hid_t obj, const char* name, const std::string& what);
+/// Copies every attribute of `from` to `to` (same types, raw bytes; fixed-size types only, as convdyn writes).
+void copy_attributes(hid_t from, hid_t to, const std::string& what);
+
 /// A new dataset `name` under `parent` with `dims`, filled from `data` in C order.
 void write_dataset(hid_t parent, const char* name, hid_t mem_type, const std::vector<hsize_t>& dims,
                    const void* data);

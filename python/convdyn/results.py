@@ -550,35 +550,148 @@ def load(path=None, vectors: bool = True) -> Results:
         raise ResultsError(f"{path}: not an HDF5 file (no HDF5 signature); is it a convdyn results file?")
     try:
         with h5py.File(path, "r") as f:
-            root = {k: _normalise(v) for k, v in f.attrs.items()}
-            if "schema_version" not in root:
-                raise ResultsError(f"{path}: not a convdyn results file (no 'schema_version' root attribute)")
-            found = root["schema_version"]
-            try:
-                version = int(found)
-            except (TypeError, ValueError):
-                raise SchemaError(f"{path}: results schema version {found!r} is not supported; this loader "
-                                  f"reads schema versions {', '.join(map(str, READABLE))}") from None
-            if version not in READABLE:
-                raise SchemaError(f"{path}: results schema version {version} is not supported; this loader "
-                                  f"(convdyn.results) reads schema versions "
-                                  f"{', '.join(map(str, READABLE))}. "
-                                  "Use the notebooks of the convdyn version that wrote it, or re-run convdyn to rewrite the file.")
-            if "layers" not in f or not isinstance(f["layers"], h5py.Group):
-                raise ResultsError(f"{path}: not a convdyn results file (no '/layers' group)")
-            layers = {name: _read_layer(path, name, group, vectors)
-                      for name, group in sorted(_layer_groups(path, f["layers"]), key=lambda x: natural_key(x[0]))}
-            if "stability" not in f:
-                stability = None
-            elif not isinstance(f["stability"], h5py.Group):
-                raise ResultsError(f"{path}: /stability is not a group")
-            else:
-                stability = _read_stability(path, f["stability"])
+            if _normalise(f.attrs.get("kind")) == "sweep":
+                raise ResultsError(f"{path}: a merged sweep file (`convdyn sweep merge`); read it with "
+                                   "convdyn.results.load_sweep")
+            return _read_results(path, f, vectors)
     except ResultsError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
         raise ResultsError(f"{path}: cannot be read as a convdyn results file ({type(e).__name__}: {e})") from e
+
+
+def _check_file(path: str):
+    p = Path(path)
+    if not p.exists():
+        raise ResultsError(f"{path}: no such file")
+    if not p.is_file():
+        raise ResultsError(f"{path}: not a regular file")
+    import h5py
+    try:
+        if not h5py.is_hdf5(path):
+            raise ResultsError(f"{path}: not an HDF5 file (no HDF5 signature)")
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot be read ({e})") from e
+
+
+def _read_results(path: str, node, vectors: bool, where: str = "") -> Results:
+    """One results file's contents from `node`: the file's root, or a sweep item's group (`where` names it)."""
+    import h5py
+    at = f"{path}{':' + where if where else ''}"
+    root = {k: _normalise(v) for k, v in node.attrs.items()}
+    if "schema_version" not in root:
+        raise ResultsError(f"{at}: not a convdyn results file (no 'schema_version' root attribute)")
+    found = root["schema_version"]
+    try:
+        version = int(found)
+    except (TypeError, ValueError):
+        raise SchemaError(f"{at}: results schema version {found!r} is not supported; this loader "
+                          f"reads schema versions {', '.join(map(str, READABLE))}") from None
+    if version not in READABLE:
+        raise SchemaError(f"{at}: results schema version {version} is not supported; this loader "
+                          f"(convdyn.results) reads schema versions "
+                          f"{', '.join(map(str, READABLE))}. "
+                          "Use the notebooks of the convdyn version that wrote it, or re-run convdyn to rewrite the file.")
+    if "layers" not in node or not isinstance(node["layers"], h5py.Group):
+        raise ResultsError(f"{at}: not a convdyn results file (no '/layers' group)")
+    layers = {name: _read_layer(at, name, group, vectors)
+              for name, group in sorted(_layer_groups(at, node["layers"]), key=lambda x: natural_key(x[0]))}
+    if "stability" not in node:
+        stability = None
+    elif not isinstance(node["stability"], h5py.Group):
+        raise ResultsError(f"{at}: /stability is not a group")
+    else:
+        stability = _read_stability(at, node["stability"])
     known = {a: (root.get(a) if a == "schema_version" or root.get(a) is None else str(root.get(a)))
              for a in ROOT_ATTRS}
     known["schema_version"] = version
     return Results(path=path, layers=layers, stability=stability, attrs=root, **known)
+
+
+# --- merged sweep files (`convdyn sweep merge`) ---------------------------------------------------------------
+
+INDEX_COLUMNS = ("index", "id", "checkpoint", "sha256", "command", "layer", "options", "status", "error", "seconds",
+                 "load_seconds", "write_seconds", "matvecs", "all_converged", "task")
+"""The columns of /sweep/index, one row per plan item (docs/results-format.md, "Merged sweep files")."""
+
+
+@dataclass
+class SweepItem:
+    """One row of /sweep/index, with the item's results (None for a failed or missing item)."""
+    id: str
+    index: int
+    checkpoint: str
+    sha256: str
+    command: str
+    layer: str
+    options: str
+    status: str                     # ok | unconverged | failed | missing
+    error: str
+    seconds: float
+    load_seconds: float
+    write_seconds: float
+    matvecs: int
+    all_converged: bool
+    task: int
+    results: Optional[Results] = field(default=None, repr=False)
+
+
+@dataclass
+class Sweep:
+    """A merged sweep file: the index and every item's results."""
+    path: str
+    plan_id: str
+    items: List[SweepItem]
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        counts = {}
+        for it in self.items:
+            counts[it.status] = counts.get(it.status, 0) + 1
+        return f"Sweep({self.path!r}, plan {self.plan_id}, {len(self.items)} items: {counts})"
+
+    def item(self, item_id: str) -> SweepItem:
+        for it in self.items:
+            if it.id == item_id:
+                return it
+        raise KeyError(f"{self.path}: no item {item_id!r}")
+
+    def dataframe(self):
+        """The index as a pandas DataFrame (strings decoded; needs pandas)."""
+        import pandas as pd
+        return pd.DataFrame([{c: getattr(it, c) for c in INDEX_COLUMNS} for it in self.items], columns=INDEX_COLUMNS)
+
+
+def load_sweep(path, vectors: bool = False) -> Sweep:
+    """Read a merged sweep file: /sweep/index and each item's results (`vectors=True` also reads eigenvectors)."""
+    path = str(path)
+    _check_file(path)
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            if _normalise(f.attrs.get("kind")) != "sweep" or "sweep/index" not in f:
+                raise ResultsError(f"{path}: not a merged sweep file (no kind='sweep' or /sweep/index); "
+                                   "a single results file is read with convdyn.results.load")
+            rows = f["sweep/index"][()]
+            missing = [c for c in INDEX_COLUMNS if c not in (rows.dtype.names or ())]
+            if missing:
+                raise ResultsError(f"{path}: /sweep/index lacks the columns {missing}")
+            items = []
+            for r in rows:
+                v = {c: _normalise(r[c]) for c in INDEX_COLUMNS}
+                group = f["items"].get(v["id"]) if "items" in f else None
+                res = None
+                if group is not None and v["status"] in ("ok", "unconverged"):
+                    res = _read_results(path, group, vectors, where=f"/items/{v['id']}")
+                items.append(SweepItem(id=v["id"], index=int(v["index"]), checkpoint=v["checkpoint"],
+                                       sha256=v["sha256"], command=v["command"], layer=v["layer"],
+                                       options=v["options"], status=v["status"], error=v["error"],
+                                       seconds=float(v["seconds"]), load_seconds=float(v["load_seconds"]),
+                                       write_seconds=float(v["write_seconds"]), matvecs=int(v["matvecs"]),
+                                       all_converged=bool(v["all_converged"]), task=int(v["task"]), results=res))
+            attrs = {k: _normalise(val) for k, val in f.attrs.items()}
+    except ResultsError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise ResultsError(f"{path}: cannot be read as a merged sweep file ({type(e).__name__}: {e})") from e
+    return Sweep(path=path, plan_id=str(attrs.get("plan_id")), items=items, attrs=attrs)

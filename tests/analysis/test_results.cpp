@@ -4,6 +4,7 @@
 #include <complex>
 #include <filesystem>
 
+#include "fixture_path.hpp"
 #include "analysis/results.hpp"
 #include "linalg/error.hpp"
 
@@ -12,12 +13,7 @@ using namespace convdyn::analysis;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path fresh_dir(const char* name) {
-  auto d = fs::temp_directory_path() / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const char* name) { return convdyn::testing::fresh_out_dir(name); }
 
 LayerSpectrum sample() {
   LayerSpectrum s;

@@ -8,18 +8,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fixture_path.hpp"
 #include "analysis/temporary_files.hpp"
 
 using namespace convdyn::analysis;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path fresh_dir(const char* name) {
-  auto d = fs::temp_directory_path() / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const char* name) { return convdyn::testing::fresh_out_dir(name); }
 
 void touch(const fs::path& p) { std::ofstream(p) << "x"; }
 

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "fixture_path.hpp"
+
 namespace convdyn::testing {
 
 struct CliRun {
@@ -37,15 +39,6 @@ inline CliRun run_cli(const std::string& args) {
   fs::remove(out);
   fs::remove(err);
   return r;
-}
-
-/// An empty per-process folder under the temp directory.
-inline std::filesystem::path fresh_out_dir(const std::string& name) {
-  namespace fs = std::filesystem;
-  auto d = fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
 }
 
 }  // namespace convdyn::testing
