@@ -148,6 +148,9 @@ void judge(AreaStability& a) {
     within = fmt::format("margin {:.1e} of max Re lambda(W) = {:.9f} is within the eigenvalue error bound {:.1e}",
                          a.margin, a.abscissa, a.abscissa_bound);
   bool fixed_points_stable = true;
+  a.levels.global = a.contraction ? Verdict::Stable : Verdict::Undecided;
+  a.levels.linear = linear;
+  a.levels.fixed_points = combine_verdicts(a.fixed_points, [](const FixedPointStability& f) { return f.verdict; });
   for (const auto& f : a.fixed_points) {
     if (f.verdict == Verdict::Unstable) {
       any_unstable = true;
@@ -210,12 +213,24 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
     rep.areas.push_back(std::move(a));
   }
   rep.verdict = combine_verdicts(rep.areas, [](const AreaStability& a) { return a.verdict; });
+  rep.levels.global = combine_verdicts(rep.areas, [](const AreaStability& a) { return a.levels.global; });
+  rep.levels.linear = combine_verdicts(rep.areas, [](const AreaStability& a) { return a.levels.linear; });
+  rep.levels.fixed_points = combine_verdicts(rep.areas, [](const AreaStability& a) { return a.levels.fixed_points; });
   return rep;
 }
+
+namespace {
+void write_levels(ResultsGroup& g, const VerdictLevels& v) {
+  g.attr("verdict_global", to_string(v.global));
+  g.attr("verdict_linear", to_string(v.linear));
+  g.attr("verdict_fixed_points", to_string(v.fixed_points));
+}
+}  // namespace
 
 void write_stability(ResultsWriter& out, const StabilityReport& rep) {
   auto root = out.group("stability");
   root.attr("verdict", to_string(rep.verdict));
+  write_levels(root, rep.levels);
   root.attr("alpha", rep.alpha);
   std::string inputs;
   for (const auto& s : rep.inputs) inputs += (inputs.empty() ? "" : ";") + s;
@@ -223,6 +238,7 @@ void write_stability(ResultsWriter& out, const StabilityReport& rep) {
   for (const auto& a : rep.areas) {
     auto g = root.group(a.layer.name);
     g.attr("verdict", to_string(a.verdict));
+    write_levels(g, a.levels);
     g.attr("reason", a.reason);
     g.attr("n", static_cast<long long>(a.layer.n));
     g.attr("abscissa", a.abscissa);

@@ -64,6 +64,16 @@ struct FixedPointStability {
   Verdict verdict = Verdict::Undecided;  ///< compare_with_one(spectral_radius, spectral_radius_bound)
 };
 
+/// The three questions a stability verdict answers, kept apart (the area's and the model's verdict combine them).
+struct VerdictLevels {
+  /// ||W||_2 < 1 (converged): globally stable for every input. One-sided: STABLE or UNDECIDED (no certificate).
+  Verdict global = Verdict::Undecided;
+  /// The linear regime (every unit active, D = I): max Re lambda(W) against 1, within its error bound.
+  Verdict linear = Verdict::Undecided;
+  /// Local stability at the analysed inputs' fixed points: the worst of them (UNDECIDED for an unreached one).
+  Verdict fixed_points = Verdict::Undecided;
+};
+
 struct AreaStability {
   LayerInfo layer;
   linalg::EigResult linear;        ///< rightmost eigenvalues of W (all units active, D = I)
@@ -81,6 +91,7 @@ struct AreaStability {
   bool contraction = false;        ///< ||W||_2 < 1 (converged): globally stable for every input
   bool transient_amplification = false;  ///< every Re lambda < 1 but omega >= 1
   std::vector<FixedPointStability> fixed_points;
+  VerdictLevels levels;
   Verdict verdict = Verdict::Undecided;
   std::string reason;              ///< one line: why this verdict
 };
@@ -89,6 +100,7 @@ struct StabilityReport {
   std::vector<AreaStability> areas;
   std::vector<std::string> inputs;  ///< the inputs analysed, in order
   double alpha = 0.2;
+  VerdictLevels levels;  ///< each level combined over the areas (combine_verdicts)
   Verdict verdict = Verdict::Undecided;
 };
 
@@ -100,8 +112,11 @@ struct StabilityReport {
 /// model is stable (max Re lambda(W) + its error bound < 1) and the discrete map is locally stable (spectral
 /// radius + its error bound < 1) at every analysed fixed point; UNSTABLE when max Re lambda(W) - bound >= 1 or
 /// the spectral radius - bound >= 1 at some fixed point (from converged solves); UNDECIDED otherwise (a margin
-/// within the eigenvalue error bound among the reasons). The model's verdict: UNSTABLE if any area
-/// is, else UNDECIDED if any area is, else STABLE. The network's Jacobian is block lower-triangular over
+/// within the eigenvalue error bound among the reasons). In terms of the levels: STABLE when `global` is, else
+/// UNSTABLE when `linear` or `fixed_points` is, else STABLE when both are, else UNDECIDED. The model's verdict:
+/// UNSTABLE if any area is, else UNDECIDED if any area is, else STABLE; each level is reported for the model
+/// the same way, since the model's verdict alone does not say which question failed (e.g. a linear regime that
+/// grows while every analysed fixed point is locally stable). The network's Jacobian is block lower-triangular over
 /// areas, so per-area local stability is exact for the whole network.
 StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Network& net,
                                   const at::Tensor& images, const StabilityOptions& opt);

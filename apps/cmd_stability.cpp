@@ -127,7 +127,24 @@ void print_report(const analysis::StabilityReport& rep) {
       fmt::print("{:<13} note: all Re lambda < 1 but omega(W) = {:.4f} >= 1: perturbations can grow transiently\n",
                  "", a.numerical_abscissa);
   }
-  fmt::print("\nmodel: {}\n", analysis::to_string(rep.verdict));
+  // The three questions apart: a model can be UNSTABLE in its linear regime yet locally stable at every
+  // analysed fixed point, and only a contraction certifies every input.
+  auto global = [](analysis::Verdict v) { return v == analysis::Verdict::Stable ? "STABLE" : "none"; };
+  fmt::print("\nby level: global certificate (||W||_2 < 1: every input), linear regime (max Re lambda(W) < 1, all "
+             "units active), fixed points (local, at the {} analysed input(s)):\n", rep.inputs.size());
+  fmt::print("{:<13} {:<12} {:<14} {:<12}  {}\n", "area", "global", "linear", "fixed points", "verdict");
+  for (const auto& a : rep.areas)
+    fmt::print("{:<13} {:<12} {:<14} {:<12}  {}\n", a.layer.name, global(a.levels.global),
+               analysis::to_string(a.levels.linear), analysis::to_string(a.levels.fixed_points),
+               analysis::to_string(a.verdict));
+  fmt::print("{:<13} {:<12} {:<14} {:<12}  {}\n", "model", global(rep.levels.global),
+             analysis::to_string(rep.levels.linear), analysis::to_string(rep.levels.fixed_points),
+             analysis::to_string(rep.verdict));
+  fmt::print("(an area is STABLE with a global certificate, else UNSTABLE when its linear regime or a fixed point "
+             "is, else STABLE when both are; the model takes the worst area)\n");
+  fmt::print("\nmodel: {} (global certificate: {}; linear regime: {}; fixed points: {})\n",
+             analysis::to_string(rep.verdict), global(rep.levels.global), analysis::to_string(rep.levels.linear),
+             analysis::to_string(rep.levels.fixed_points));
 }
 
 int run_stability(const StabilityArgs& a, ModelCache& models) {

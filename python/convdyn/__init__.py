@@ -577,12 +577,16 @@ class Stability:
     """What ``stability`` returns: ``verdict`` ("STABLE", "UNSTABLE", "UNDECIDED"), ``report`` (a dict with
     every number ``convdyn stability`` prints: per area (CordsNet, ``report["areas"]``) or cell layer (zoo,
     ``report["layers"]``) the verdict, reason, margins, spectral radius, ||W||_2 and the fixed points, with
-    EigResults for the solves), ``areas`` (dict name -> that area's dict) and ``to_hdf5(path)``."""
+    EigResults for the solves), ``areas`` (dict name -> that area's dict) and ``to_hdf5(path)``. CordsNet
+    reports also give the verdict by level, for the model (``levels``) and per area (``areas[name]["levels"]``):
+    ``{"global": ..., "linear": ..., "fixed_points": ...}``: the global certificate ||W||_2 < 1 (STABLE or
+    UNDECIDED), the linear regime, and local stability at the analysed fixed points."""
 
     def __init__(self, model, run, command):
         self.model, self._run, self._command = model, run, command
         self.report = run.to_dict()
         self.verdict = self.report["verdict"]
+        self.levels = self.report.get("levels")
         parts = self.report.get("areas", self.report.get("layers", []))
         for part in parts:
             for key in ("linear", "largest"):

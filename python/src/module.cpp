@@ -90,6 +90,15 @@ py::dict info_dict(const analysis::LayerInfo& L) {
   return d;
 }
 
+// The verdict by level: {"global", "linear", "fixed_points"} (analysis::VerdictLevels).
+py::dict levels_dict(const analysis::VerdictLevels& v) {
+  py::dict d;
+  d["global"] = analysis::to_string(v.global);
+  d["linear"] = analysis::to_string(v.linear);
+  d["fixed_points"] = analysis::to_string(v.fixed_points);
+  return d;
+}
+
 py::dict fixed_point_dict(const model::CellFixedPoint& f) {
   py::dict d;
   d["converged"] = f.converged;
@@ -431,6 +440,7 @@ py::dict stability_dict(const StabilityRun& run) {
   const auto& rep = *run.cordsnet;
   d["kind"] = "cordsnet";
   d["verdict"] = analysis::to_string(rep.verdict);
+  d["levels"] = levels_dict(rep.levels);
   d["alpha"] = rep.alpha;
   d["inputs"] = rep.inputs;
   py::list areas;
@@ -454,6 +464,7 @@ py::dict stability_dict(const StabilityRun& run) {
     A["contraction"] = a.contraction;
     A["transient_amplification"] = a.transient_amplification;
     A["verdict"] = analysis::to_string(a.verdict);
+    A["levels"] = levels_dict(a.levels);
     A["reason"] = a.reason;
     py::list fps;
     for (const auto& f : a.fixed_points) {

@@ -115,6 +115,12 @@ TEST(Cli, StabilityNamesTheUnstableAreaAndExitsNonZero) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.out.find("area_conv.2   UNSTABLE"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("model: UNSTABLE"), std::string::npos) << r.out;
+  // The three levels apart: area 2's linear regime grows while its fixed point is locally stable; area 1 has
+  // the global certificate ||W||_2 < 1; the model has none (not every area has).
+  EXPECT_NE(r.out.find("area_conv.2   none         UNSTABLE       STABLE        UNSTABLE"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("area_conv.1   STABLE       STABLE         STABLE        STABLE"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model: UNSTABLE (global certificate: none; linear regime: UNSTABLE; fixed points: STABLE)"),
+            std::string::npos) << r.out;
   const CliRun ok = run_cli("stability -q " + fixture("cordsnet_d4_lm_lr.pth"));
   EXPECT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("model: STABLE"), std::string::npos) << ok.out;

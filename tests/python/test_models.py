@@ -112,8 +112,12 @@ def test_stability_equals_cli(cli, tmp_path):
     assert st.verdict in ("STABLE", "UNSTABLE", "UNDECIDED") and st.report["inputs"][0] == "zero"
     res = convdyn.results.load(str(tmp_path / "cli.h5")).stability
     assert res.verdict == st.verdict
+    assert st.levels == {"global": res.verdict_global, "linear": res.verdict_linear,
+                         "fixed_points": res.verdict_fixed_points}
     for name, a in st.areas.items():
         assert a["verdict"] == res.areas[name].verdict and a["abscissa"] == res.areas[name].abscissa
+        assert a["levels"]["linear"] == res.areas[name].verdict_linear
+        assert a["levels"]["fixed_points"] == res.areas[name].verdict_fixed_points
         b = a["abscissa_bound"]  # NaN: a clustered eigenvalue without a condition number
         assert (np.isnan(b) and np.isnan(res.areas[name].abscissa_error_bound)) or (
             0 <= b < 1e-8 and b == res.areas[name].abscissa_error_bound)
