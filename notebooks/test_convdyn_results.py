@@ -355,7 +355,10 @@ class CommittedNotebooks(unittest.TestCase):
             nb = nbformat.read(path, as_version=4)
             nbformat.validate(nb)
             code = [c for c in nb.cells if c.cell_type == "code"]
-            if path.name != "python_api.ipynb":  # the API walkthrough computes its own results
+            if path.name == "training.ipynb":  # reads a merged sweep file, not a results file
+                self.assertIn("sweep = cr.load_sweep(SWEEP)", code[0].source, path.name)
+                self.assertIn("import convdyn.results as cr", code[0].source, path.name)
+            elif path.name != "python_api.ipynb":  # the API walkthrough computes its own results
                 self.assertIn("RESULTS = cr.results_path()", code[0].source, path.name)
                 self.assertIn("import convdyn.results as cr", code[0].source, path.name)
             for c in code:
@@ -417,6 +420,10 @@ class LoaderOnResultsFile(unittest.TestCase):
         self.assertEqual(st.inputs[0], "zero")
         self.assertTrue(all(isinstance(x, str) and x for x in st.inputs))
         self.assertEqual(list(st.areas), list(self.res.layers))
+        for level in cr.LEVEL_ATTRS:
+            parts = [getattr(a, level) for a in st.areas.values()]
+            worst = "UNSTABLE" if "UNSTABLE" in parts else "UNDECIDED" if "UNDECIDED" in parts else "STABLE"
+            self.assertEqual(getattr(st, level), worst, level)
         expected = "UNSTABLE" if any(a.verdict == "UNSTABLE" for a in st.areas.values()) else None
         if expected:
             self.assertEqual(st.verdict, expected)
@@ -437,6 +444,12 @@ class LoaderOnResultsFile(unittest.TestCase):
             self.assertLessEqual(a.spectral_radius, a.norm2 + 1e-9)            # rho <= ||W||_2
             if a.verdict == "UNSTABLE":
                 self.assertGreaterEqual(a.abscissa, 1.0)
+            # The verdict by level and the rule that combines the levels (docs/results-format.md).
+            self.assertEqual(a.verdict_global, "STABLE" if a.contraction else "UNDECIDED")
+            levels = (a.verdict_linear, a.verdict_fixed_points)
+            rule = ("STABLE" if a.verdict_global == "STABLE" else "UNSTABLE" if "UNSTABLE" in levels
+                    else "STABLE" if levels == ("STABLE", "STABLE") else "UNDECIDED")
+            self.assertEqual(a.verdict, rule, name)
             for block, which in ((a.linear, "LR"), (a.largest, "LM")):
                 self.assertIsInstance(block, cr.EigenBlock)
                 self.assertEqual(block.which, which)

@@ -4,6 +4,7 @@
 Usage (from the repository root, Debian's interpreter which has torch 1.13 CPU + numpy):
 
     /usr/bin/python3 scripts/train_demo.py --out apps/demo/cordsnet_fmnist_d4.pth [--epochs E] [--data DIR]
+        [--snapshots apps/demo/snapshots --time-budget 100000]   # also the training snapshots (sweeps)
 
 --data defaults to the Debian package dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist: {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz).

@@ -118,3 +118,13 @@ convdyn_notebook_test(stability_unstable stability ${_nb_unstable} notebook_resu
 # The Python API walkthrough on the demo checkpoint (its own results file, written by the notebook).
 convdyn_notebook_test(python_api python_api ${_nb_results} notebook_results
   FIGURES python_api_eigenvalues.png python_api_margins.png OUTPUT_CONTAINS "model verdict:")
+
+# Spectra across training: a sweep (spectrum --all and stability, apps/demo/snapshots/sweep.json) over the demo's
+# training snapshots with two local workers, merged; the notebook plots it.
+set(_nb_training ${_nb_bin}/training_sweep)
+add_test(NAME notebooks.training_sweep
+         COMMAND bash -c "rm -rf '${_nb_training}' && $<TARGET_FILE:convdyn> sweep plan --plan-file '${CMAKE_CURRENT_SOURCE_DIR}/../apps/demo/snapshots/sweep.json' --out '${_nb_training}' -q && $<TARGET_FILE:convdyn> sweep submit '${_nb_training}' --tasks 4 --local 2 2>/dev/null")
+set_tests_properties(notebooks.training_sweep PROPERTIES FIXTURES_SETUP notebook_training LABELS "notebooks;sweep;slow"
+                     TIMEOUT 300)
+convdyn_notebook_test(training training ${_nb_training}/merged.h5 notebook_training
+  FIGURES training_rightmost.png training_margins.png OUTPUT_CONTAINS "epoch 3.00: model verdict")

@@ -170,8 +170,7 @@ void check_options(const Request& r, const std::string& some_checkpoint) {
                   "results go to its shard)", name);
   }
   std::vector<std::string> words = {r.command, some_checkpoint};
-  if (r.command != "stability") words.push_back(r.all ? "--all" : "--layer");
-  if (r.command != "stability" && !r.all) words.push_back(r.layers.empty() ? "x" : r.layers.front());
+  if (r.command != "stability") words.insert(words.end(), {"--layer", r.layers.empty() ? "x" : r.layers.front()});
   words.insert(words.end(), r.options.begin(), r.options.end());
   CommandContext ctx;
   ctx.parse_only = true;
@@ -196,11 +195,18 @@ std::vector<Request> read_plan_file(const std::string& path, const Request& defa
   try {
     CONVDYN_CHECK(doc.is_object() && doc.contains("requests") && doc["requests"].is_array(), IoError,
                   "{}: expected {{\"requests\": [{{\"command\": ..., ...}}, ...]}} (docs/sweeps.md)", path);
+    // Relative patterns in the file are relative to the file's folder (a plan file travels with its checkpoints).
+    const auto base = fs::absolute(path).parent_path();
+    auto resolve = [&](std::vector<std::string> v) {
+      for (auto& x : v)
+        if (!fs::path(x).is_absolute()) x = (base / x).string();
+      return v;
+    };
     std::vector<std::string> shared = defaults.checkpoints;
-    if (doc.contains("checkpoints")) shared = doc["checkpoints"].get<std::vector<std::string>>();
+    if (doc.contains("checkpoints")) shared = resolve(doc["checkpoints"].get<std::vector<std::string>>());
     for (const auto& j : doc["requests"]) {
       Request r;
-      r.checkpoints = j.contains("checkpoints") ? j["checkpoints"].get<std::vector<std::string>>() : shared;
+      r.checkpoints = j.contains("checkpoints") ? resolve(j["checkpoints"].get<std::vector<std::string>>()) : shared;
       r.command = j.value("command", "spectrum");
       r.all = j.value("all", false);
       if (j.contains("layers")) r.layers = j["layers"].get<std::vector<std::string>>();

@@ -34,11 +34,14 @@ ROOT_ATTRS = ("schema_version", "convdyn_version", "checkpoint", "checkpoint_sha
               "command_line", "created_utc")
 LAYER_ATTRS = ("n", "channels", "height", "width", "kernel", "padding", "parametrisation", "method", "which",
                "k", "dtype", "device", "seconds", "tol", "matvecs", "restarts", "stop_reason", "all_converged")
-STABILITY_ATTRS = ("verdict", "alpha", "inputs")
+LEVEL_ATTRS = ("verdict_global", "verdict_linear", "verdict_fixed_points")
+"""The verdict by level (global certificate, linear regime, fixed points), written since convdyn 0.1 with #18;
+None in files written before."""
+STABILITY_ATTRS = ("verdict", "alpha", "inputs") + LEVEL_ATTRS
 AREA_STABILITY_ATTRS = ("verdict", "reason", "n", "abscissa", "margin", "spectral_radius", "norm2", "norm2_residual",
                         "norm2_converged", "numerical_abscissa", "numerical_abscissa_residual",
                         "numerical_abscissa_converged", "norm_over_radius", "contraction", "transient_amplification",
-                        "abscissa_error_bound")
+                        "abscissa_error_bound") + LEVEL_ATTRS
 FIXED_POINT_ATTRS = ("input", "reached", "status", "fixed_point_residual", "steps", "active_fraction", "verdict",
                      "masked_abscissa", "spectral_radius", "spectral_radius_error_bound")
 EIGEN_BLOCK_ATTRS = ("method", "which", "tol", "all_converged", "matvecs")
@@ -195,6 +198,9 @@ class AreaStability:
     norm_over_radius: Optional[float] = None      # ||W||_2 / spectral radius
     contraction: Optional[bool] = None            # ||W||_2 < 1 (converged): globally stable for every input
     transient_amplification: Optional[bool] = None  # every Re lambda < 1 but omega(W) >= 1
+    verdict_global: Optional[str] = None          # STABLE when ||W||_2 < 1, else UNDECIDED (no certificate)
+    verdict_linear: Optional[str] = None          # the linear regime: max Re lambda(W) < 1 within its bound
+    verdict_fixed_points: Optional[str] = None    # local stability at the analysed fixed points (the worst)
     linear: Optional[EigenBlock] = None           # rightmost eigenvalues of W
     largest: Optional[EigenBlock] = None          # largest-magnitude eigenvalues of W
     inputs: List[FixedPointStability] = field(default_factory=list)
@@ -211,6 +217,9 @@ class Stability:
     """The `/stability` group written by `convdyn stability`."""
     verdict: Optional[str] = None                 # the model's: STABLE, UNSTABLE, UNDECIDED
     alpha: Optional[float] = None
+    verdict_global: Optional[str] = None          # each level over the areas (see AreaStability)
+    verdict_linear: Optional[str] = None
+    verdict_fixed_points: Optional[str] = None
     inputs: List[str] = field(default_factory=list)   # the analysed inputs ("zero", "image 0", ...)
     areas: Dict[str, AreaStability] = field(default_factory=dict)
     attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
@@ -516,7 +525,7 @@ def _read_area_stability(path: str, name: str, group) -> AreaStability:
 
 def _read_stability(path: str, group) -> Stability:
     import h5py
-    attrs, known = _stability_attrs(path, "/stability", group, ("verdict", "alpha"))
+    attrs, known = _stability_attrs(path, "/stability", group, ("verdict", "alpha") + LEVEL_ATTRS)
     raw = attrs.get("inputs")
     if raw is None:
         inputs = []
