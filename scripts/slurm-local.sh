@@ -105,8 +105,18 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 
-/usr/sbin/slurmctld -f "$conf"
-/usr/sbin/slurmd -f "$conf"
+# slurmd loads a cgroup plugin even with linuxproc/none. Autodetection fails where no cgroup file system is
+# mounted (a chroot without /sys) and its cgroup/v2 wants systemd; the v1 plugin, which nothing here uses,
+# loads anywhere.
+echo "CgroupPlugin=cgroup/v1" > "$state/cgroup.conf"
+for daemon in slurmctld slurmd; do
+  if ! "/usr/sbin/$daemon" -f "$conf"; then
+    echo "slurm-local: $daemon did not start; its log:" >&2
+    tail -n 20 "$state/log/$daemon.log" >&2 || true
+    stop
+    exit 1
+  fi
+done
 for _ in $(seq 60); do
   st=$(timeout 5 sinfo -h -o %T 2>/dev/null | head -1 || true)
   if [ "$st" = "idle" ]; then
