@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "linalg/error.hpp"
+
 namespace convdyn::analysis {
 
 namespace {
@@ -113,6 +115,25 @@ std::vector<std::string> remove_stale_temporaries(const std::string& target) {
     if (fs::remove(it->path(), rm)) removed.push_back(it->path().string());
   }
   return removed;
+}
+
+ReplacingFile::ReplacingFile(std::string target) : target_(std::move(target)), tmp_(temporary_path(target_)) {
+  register_temporary(tmp_);
+}
+
+ReplacingFile::~ReplacingFile() {
+  if (committed_) return;
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);
+  unregister_temporary(tmp_);
+}
+
+void ReplacingFile::commit() {
+  std::error_code ec;
+  std::filesystem::rename(tmp_, target_, ec);
+  CONVDYN_CHECK(!ec, IoError, "{}: cannot rename the finished file into place ({})", target_, ec.message());
+  unregister_temporary(tmp_);
+  committed_ = true;
 }
 
 }  // namespace convdyn::analysis

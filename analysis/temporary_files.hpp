@@ -24,6 +24,24 @@ void unregister_temporary(const std::string& path);
 /// by that signal. A signal ignored when this is called stays ignored. Idempotent.
 void remove_temporaries_on_signal();
 
+/// A file written under its temporary name and renamed onto `target` by commit(): registered for the signal
+/// handler while it lives; removed by the destructor unless committed (an error on the way leaves nothing).
+class ReplacingFile {
+ public:
+  explicit ReplacingFile(std::string target);
+  ~ReplacingFile();
+  ReplacingFile(const ReplacingFile&) = delete;
+  ReplacingFile& operator=(const ReplacingFile&) = delete;
+  /// The temporary name to write.
+  const std::string& path() const { return tmp_; }
+  /// Renames the temporary onto the target; throws IoError "<target>: cannot rename ..." on failure.
+  void commit();
+
+ private:
+  std::string target_, tmp_;
+  bool committed_ = false;
+};
+
 /// Removes the temporaries of `target` (from temporary_path, or the `.<name>.tmp-<pid>` of older versions)
 /// whose process is gone: written by this host (older versions: assumed this host) and `kill(pid, 0)` fails
 /// with ESRCH. Files of live processes and of other hosts (a shared file system) are kept. Returns the removed

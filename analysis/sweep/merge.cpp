@@ -157,11 +157,11 @@ MergeSummary merge(const Plan& plan, const Progress& progress, const std::string
   const fs::path dir = op.has_parent_path() ? op.parent_path() : fs::path(".");
   CONVDYN_CHECK(fs::is_directory(dir, ec), IoError, "{}: cannot write: folder '{}' does not exist", out, dir.string());
   remove_stale_temporaries(out);
-  const std::string tmp = temporary_path(out);
-  register_temporary(tmp);
+  ReplacingFile file(out);  // declared before the HDF5 handles: they close before it removes the temporary
+  const std::string& tmp = file.path();
   MergeSummary sum;
   sum.items = plan.items.size();
-  try {
+  {
     Handle f(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
              fmt::format("{}: cannot write", out));
     const hid_t root = f.get();
@@ -245,14 +245,8 @@ MergeSummary merge(const Plan& plan, const Progress& progress, const std::string
     sweep.reset();
     items.reset();
     f.close(fmt::format("{}: closing", out));
-    fs::rename(tmp, out, ec);
-    CONVDYN_CHECK(!ec, IoError, "{}: cannot rename the merged file into place ({})", out, ec.message());
-    unregister_temporary(tmp);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    unregister_temporary(tmp);
-    throw;
   }
+  file.commit();
   return sum;
 }
 

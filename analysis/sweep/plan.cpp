@@ -48,23 +48,12 @@ void write_plan(const Plan& plan, const std::string& path) {
   const json doc = {{"convdyn_sweep_plan", 1},  {"plan_id", plan.id},
                     {"created_utc", plan.created_utc}, {"convdyn_version", plan.convdyn_version},
                     {"items", std::move(items)}};
-  const std::string tmp = temporary_path(path);
-  register_temporary(tmp);
-  {
-    std::ofstream f(tmp);
-    f << doc.dump(1) << '\n';
-    f.close();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      unregister_temporary(tmp);
-      throw IoError(fmt::format("{}: cannot write", path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  unregister_temporary(tmp);
-  CONVDYN_CHECK(!ec, IoError, "{}: cannot write ({})", path, ec.message());
+  ReplacingFile out(path);
+  std::ofstream f(out.path());
+  f << doc.dump(1) << '\n';
+  f.close();
+  CONVDYN_CHECK(f.good(), IoError, "{}: cannot write", path);
+  out.commit();
 }
 
 Plan read_plan(const std::string& path) {

@@ -96,13 +96,9 @@ void add_to_shard(const std::string& path, const std::string& plan_id, long long
   hdf5::Silence quiet;
   std::error_code ec;
   remove_stale_temporaries(path);  // of a task killed by SIGKILL (nothing could run) mid-update
-  const std::string tmp = temporary_path(path);
-  register_temporary(tmp);
-  auto cleanup = [&] {
-    fs::remove(tmp, ec);
-    unregister_temporary(tmp);
-  };
-  try {
+  ReplacingFile out(path);  // declared before the HDF5 handles: they close before it removes the temporary
+  const std::string& tmp = out.path();
+  {
     Handle f;
     if (fs::exists(path, ec)) {
       fs::copy_file(path, tmp, fs::copy_options::overwrite_existing, ec);
@@ -138,13 +134,8 @@ void add_to_shard(const std::string& path, const std::string& plan_id, long long
     g.reset();
     items.reset();
     f.close(fmt::format("{}: closing", path));
-    fs::rename(tmp, path, ec);
-    CONVDYN_CHECK(!ec, IoError, "{}: cannot rename the updated shard into place ({})", path, ec.message());
-    unregister_temporary(tmp);
-  } catch (...) {
-    cleanup();
-    throw;
   }
+  out.commit();
 }
 
 ResultsTotals results_totals(const std::string& results_file) {

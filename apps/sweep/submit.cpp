@@ -84,8 +84,6 @@ std::string job_id(const Captured& c, const std::string& what) {
   return id;
 }
 
-int merge_and_report(const std::string& dir, const std::string& out) { return merge(dir, out, /*force=*/true); }
-
 int run_local(const SubmitArgs& a, const std::vector<long long>& todo, long long tasks, const std::string& out) {
   const std::string self = self_executable();
   const int hw = std::max(1u, std::thread::hardware_concurrency());
@@ -113,7 +111,7 @@ int run_local(const SubmitArgs& a, const std::vector<long long>& todo, long long
   }
   if (failed) fmt::print(stderr, "[local] {} task(s) failed; `convdyn sweep submit {} --resume --local {}` reruns what is missing\n",
                          failed, a.dir, a.local);
-  return merge_and_report(a.dir, out);
+  return merge(a.dir, out, /*force=*/true);
 }
 }  // namespace
 
