@@ -26,6 +26,7 @@ demo: build
 	$(BUILD)/bin/convdyn inspect $(DEMO_CKPT)
 	$(BUILD)/bin/convdyn spectrum $(DEMO_CKPT) --all --which LR --k 10 --vectors --out results.h5 --force
 	@# The verdict is the demo's result: exit 1 (UNSTABLE) or 3 (UNDECIDED) is an answer, 2 an error.
+	$(BUILD)/bin/convdyn pseudospectrum $(DEMO_CKPT) --layer area_conv.1 --grid 60 --out results.h5 --append
 	$(BUILD)/bin/convdyn stability $(DEMO_CKPT) --inputs $(DEMO_IMAGES) --limit 8 --out results.h5 --append; \
 	  rc=$$?; [ $$rc -ne 2 ] || exit 2
 

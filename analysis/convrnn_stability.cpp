@@ -37,6 +37,7 @@ ConvRNNStabilityReport analyse_convrnn_stability(const model::ConvRNNModel& zoo,
       c.norm2_converged = true;
       c.contraction = c.norm2 < 1.0;
       c.margin = 1.0 - c.spectral_radius;
+      c.spectral_radius_bound = 0.0;  // exact: no eigensolve
       c.verdict = c.spectral_radius < 1.0 ? Verdict::Stable : Verdict::Unstable;
       c.reason = fmt::format("timedecay: J = m I with m = {:.6g}, so rho = |m| = {:.6g} {} 1 (no eigensolve needed)",
                              *built.scalar, c.spectral_radius, c.spectral_radius < 1.0 ? "<" : ">=");
@@ -56,26 +57,35 @@ ConvRNNStabilityReport analyse_convrnn_stability(const model::ConvRNNModel& zoo,
     eo.which = linalg::Which::LM;
     eo.tol = opt.tol;
     eo.max_restarts = opt.max_restarts;
-    c.largest = detail::solve_eigs(*built.op, eo, opt.krylov_schur);
+    c.largest = opt.condition ? detail::solve_eigs_with_condition(*built.op, eo, opt.krylov_schur)
+                              : detail::solve_eigs(*built.op, eo, opt.krylov_schur);
     c.spectral_radius = detail::max_abs(c.largest);
     c.margin = 1.0 - c.spectral_radius;
+    c.spectral_radius_bound = opt.condition ? detail::bound_at_max_abs(c.largest) : 0.0;
     linalg::GramOperator gram(*built.op);
     const auto g = linalg::largest_symmetric_eigenvalue(gram, opt.tol, opt.max_restarts, opt.krylov_schur);
     c.norm2 = std::sqrt(std::max(0.0, g.value));
     c.norm2_converged = g.converged;
     c.contraction = c.norm2_converged && c.norm2 < 1.0;
+    const bool unbounded = std::isnan(c.spectral_radius_bound);
     if (!c.largest.all_converged()) {
       c.verdict = Verdict::Undecided;
       c.reason = fmt::format("the eigensolve did not converge ({}): rho(J) ~ {:.6f} is not certified",
                              linalg::to_string(c.largest.reason), c.spectral_radius);
-    } else if (c.spectral_radius < 1.0) {
-      c.verdict = Verdict::Stable;
-      c.reason = fmt::format("rho(J) = {:.6f} < 1 at the fixed point (drive {}): locally stable, margin {:.4f}",
-                             c.spectral_radius, rep.drive, c.margin);
     } else {
-      c.verdict = Verdict::Unstable;
-      c.reason = fmt::format("rho(J) = {:.6f} >= 1 at the fixed point (drive {}): not locally stable",
-                             c.spectral_radius, rep.drive);
+      c.verdict = compare_with_one(c.spectral_radius, unbounded ? 0.0 : c.spectral_radius_bound);
+      if (c.verdict == Verdict::Stable)
+        c.reason = fmt::format("rho(J) = {:.6f} < 1 at the fixed point (drive {}): locally stable, margin {:.4f}",
+                               c.spectral_radius, rep.drive, c.margin);
+      else if (c.verdict == Verdict::Unstable)
+        c.reason = fmt::format("rho(J) = {:.6f} >= 1 at the fixed point (drive {}): not locally stable",
+                               c.spectral_radius, rep.drive);
+      else
+        c.reason = fmt::format("margin {:.1e} of rho(J) = {:.9f} is within the eigenvalue error bound {:.1e}",
+                               c.margin, c.spectral_radius, c.spectral_radius_bound);
+      if (unbounded)
+        c.reason += "; the eigenvalue is in a cluster and has no error bound (no unique left eigenvector): "
+                    "judged by its value";
     }
     rep.layers.push_back(std::move(c));
   }
@@ -97,6 +107,7 @@ void write_convrnn_stability(ResultsWriter& out, const ConvRNNStabilityReport& r
     g.attr("n", static_cast<long long>(c.target.n()));
     g.attr("spectral_radius", c.spectral_radius);
     g.attr("margin", c.margin);
+    g.attr("spectral_radius_error_bound", c.spectral_radius_bound);
     g.attr("norm2", c.norm2);
     g.attr("norm2_converged", c.norm2_converged);
     g.attr("contraction", c.contraction);

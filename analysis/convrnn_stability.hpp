@@ -1,6 +1,7 @@
 // Stability of a ConvRNN model-zoo checkpoint's cell layers: the spectral radius of each cell's state Jacobian
 // at its fixed point under a constant drive, with ||J||_2 as a local contraction bound.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,6 +19,9 @@ struct ConvRNNStabilityOptions {
   double tol = 1e-10;      ///< eigen-residual tolerance
   std::int64_t k = 6;      ///< largest-magnitude eigenvalues kept per Jacobian
   int max_restarts = 1000;
+  /// Condition numbers and error bounds of the largest eigenvalues (a second solve on J^T, by VJPs): a margin
+  /// within the bound is UNDECIDED. Off: bounds taken as 0 (for comparisons and timing).
+  bool condition = true;
   ConvRNNPoint point;   ///< drive and fixed-point options (one drive for every layer: x = 0 unless given)
   linalg::KrylovSchurExtras krylov_schur;  ///< extras of every iterative solve (e.g. a per-restart hook)
   std::function<void(const std::string&)> progress;  ///< nullptr: silent
@@ -31,6 +35,7 @@ struct CellStability {
   linalg::EigResult largest;        ///< largest-magnitude eigenvalues of J (empty for timedecay)
   double spectral_radius = 0.0;     ///< rho(J): locally stable iff < 1
   double margin = 0.0;              ///< 1 - rho(J)
+  double spectral_radius_bound = NAN;  ///< first-order error bound on rho(J) (condition * residual; NaN: none)
   double norm2 = 0.0;               ///< ||J||_2 (Lanczos on J^T J): < 1 certifies local contraction
   bool norm2_converged = false;
   bool contraction = false;
@@ -46,8 +51,9 @@ struct ConvRNNStabilityReport {
 };
 
 /// Verdict per cell layer: timedecay has J = m I, so rho = |m| with no solve; every other cell needs a
-/// fixed point (UNDECIDED when none is reached), then STABLE when rho(J) < 1 and UNSTABLE when rho(J) >= 1
-/// (from converged solves; UNDECIDED otherwise). The model: UNSTABLE if any layer is, else UNDECIDED if
+/// fixed point (UNDECIDED when none is reached), then STABLE when rho(J) + bound < 1 and UNSTABLE when
+/// rho(J) - bound >= 1 (from converged solves; UNDECIDED otherwise, a margin within the eigenvalue error bound
+/// among the reasons; a clustered eigenvalue without a bound is judged by its value, and the reason says so). The model: UNSTABLE if any layer is, else UNDECIDED if
 /// any is, else STABLE. Each layer is judged on its own (the zoo's feed-forward path and rgc feedback are
 /// not linearised jointly).
 ConvRNNStabilityReport analyse_convrnn_stability(const model::ConvRNNModel& zoo, const ConvRNNStabilityOptions& opt);

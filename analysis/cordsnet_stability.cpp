@@ -105,6 +105,22 @@ void analyse_linear(const linalg::ConvOperator& w, const StabilityOptions& opt, 
   a.transient_amplification = a.abscissa < 1.0 && a.numerical_abscissa >= 1.0;
 }
 
+/// Phase 2b: the transient growth of the linear model's discrete map, unless the linear regime certainly grows.
+void analyse_transient(const model::RecurrentLayer& layer, const StabilityOptions& opt, AreaStability& a) {
+  if (opt.transient_max_steps <= 0 || !a.linear.all_converged()) return;
+  const double bound = std::isnan(a.abscissa_bound) ? 0.0 : a.abscissa_bound;
+  if (compare_with_one(a.abscissa, bound) == Verdict::Unstable) return;
+  const model::AreaJacobian m(layer.weight, layer.height, layer.width, at::Tensor(), model::JacobianKind::Discrete,
+                              opt.alpha, opt.dtype, opt.device, opt.conv_backend);
+  linalg::TransientGrowthOptions to;
+  to.max_steps = opt.transient_max_steps;
+  to.tol = opt.transient_tol;
+  to.max_restarts = opt.max_restarts;
+  to.extras = opt.krylov_schur;
+  a.transient = linalg::transient_growth(m, to);
+  a.transient_computed = true;
+}
+
 /// A bound for compare_with_one: an unknown one (NaN: a clustered eigenvalue without a condition number) as 0,
 /// i.e. the value alone decides; judge() says so in the reason.
 double known_or_zero(double bound) { return std::isnan(bound) ? 0.0 : bound; }
@@ -196,6 +212,7 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
   linalg::configure_numerics(opt.device);
   StabilityReport rep;
   rep.alpha = opt.alpha;
+  rep.transient_max_steps = opt.transient_max_steps;
   const model::CordsNet dyn(ckpt, at::kDouble, c10::Device(c10::DeviceType::CPU));
   const auto points = find_fixed_points(dyn, images, opt);
   for (const auto& p : points) rep.inputs.push_back(p.name);
@@ -208,6 +225,7 @@ StabilityReport analyse_stability(const model::Checkpoint& ckpt, const model::Ne
     const linalg::ConvOperator w(layer.weight, layer.height, layer.width, linalg::Padding::Zero, opt.dtype, opt.device,
                                  opt.conv_backend);
     analyse_linear(w, opt, a);
+    analyse_transient(layer, opt, a);
     for (const auto& p : points) a.fixed_points.push_back(analyse_at(layer, p, p.masks[l], opt));
     judge(a);
     rep.areas.push_back(std::move(a));
@@ -232,6 +250,7 @@ void write_stability(ResultsWriter& out, const StabilityReport& rep) {
   root.attr("verdict", to_string(rep.verdict));
   write_levels(root, rep.levels);
   root.attr("alpha", rep.alpha);
+  root.attr("transient_max_steps", static_cast<long long>(rep.transient_max_steps));
   std::string inputs;
   for (const auto& s : rep.inputs) inputs += (inputs.empty() ? "" : ";") + s;
   root.attr("inputs", inputs);
@@ -254,6 +273,19 @@ void write_stability(ResultsWriter& out, const StabilityReport& rep) {
     g.attr("norm_over_radius", a.spectral_radius > 0 ? a.norm2 / a.spectral_radius : INFINITY);
     g.attr("contraction", a.contraction);
     g.attr("transient_amplification", a.transient_amplification);
+    if (a.transient_computed) {
+      auto tg = g.group("transient_growth");
+      tg.attr("peak", a.transient.peak);
+      tg.attr("peak_step", static_cast<long long>(a.transient.peak_step));
+      tg.attr("peak_time", static_cast<double>(a.transient.peak_step) * rep.alpha);
+      tg.attr("peak_at_limit", a.transient.peak_at_limit);
+      tg.attr("converged", a.transient.converged);
+      tg.attr("matvecs", static_cast<long long>(a.transient.matvecs));
+      Eigen::VectorXd steps(static_cast<Eigen::Index>(a.transient.steps.size()));
+      for (std::size_t i = 0; i < a.transient.steps.size(); ++i) steps(static_cast<Eigen::Index>(i)) = static_cast<double>(a.transient.steps[i]);
+      tg.dataset("steps", steps);
+      tg.dataset("norms", Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(a.transient.norms.data(), static_cast<Eigen::Index>(a.transient.norms.size()))));
+    }
     write_eigs(g, "linear", a.linear);
     write_eigs(g, "largest", a.largest);
     for (std::size_t i = 0; i < a.fixed_points.size(); ++i) {

@@ -16,6 +16,7 @@
 #include "linalg/eig_result.hpp"
 #include "linalg/operators/conv_operator.hpp"
 #include "linalg/solvers/krylov_schur.hpp"
+#include "linalg/solvers/transient_growth.hpp"
 
 namespace convdyn::model {
 struct Checkpoint;
@@ -42,6 +43,10 @@ struct StabilityOptions {
   /// value, and the reason says so. Off: the bounds are taken as 0, the verdicts of convdyn before the bounds
   /// (for comparisons and timing).
   bool condition = true;
+  /// Transient growth of the linear model's discrete map M = (1 - alpha) I + alpha W: max ||M^t||_2 over
+  /// 0 <= t <= this many steps (0: not computed). Skipped for an area whose linear regime is UNSTABLE (unbounded).
+  std::int64_t transient_max_steps = 512;
+  double transient_tol = 1e-8;  ///< residual tolerance of each ||M^t||_2
   // Fixed points
   std::int64_t max_steps = 20000;  ///< time steps allowed to reach a fixed point
   double fixed_point_tol = 1e-10;  ///< ||F(r) - r|| / max(1, ||r||)
@@ -90,6 +95,10 @@ struct AreaStability {
   bool numerical_abscissa_converged = false;
   bool contraction = false;        ///< ||W||_2 < 1 (converged): globally stable for every input
   bool transient_amplification = false;  ///< every Re lambda < 1 but omega >= 1
+  /// max_t ||M^t||_2 of M = (1 - alpha) I + alpha W (the linear model's time step); `transient_computed` false
+  /// when not asked for or the linear regime is UNSTABLE (the growth is unbounded).
+  linalg::TransientGrowth transient;
+  bool transient_computed = false;
   std::vector<FixedPointStability> fixed_points;
   VerdictLevels levels;
   Verdict verdict = Verdict::Undecided;
@@ -100,6 +109,7 @@ struct StabilityReport {
   std::vector<AreaStability> areas;
   std::vector<std::string> inputs;  ///< the inputs analysed, in order
   double alpha = 0.2;
+  std::int64_t transient_max_steps = 0;  ///< the limit of the transient growth (0: not computed)
   VerdictLevels levels;  ///< each level combined over the areas (combine_verdicts)
   Verdict verdict = Verdict::Undecided;
 };

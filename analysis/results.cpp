@@ -120,6 +120,20 @@ ResultsWriter::~ResultsWriter() {
   unregister_temporary(tmp_);
 }
 
+bool ResultsWriter::has_layer(const std::string& name) const {
+  // H5Lexists needs every intermediate group to exist: test the path one part at a time.
+  std::string prefix;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const auto slash = name.find('/', start);
+    prefix += (prefix.empty() ? "" : "/") + name.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (H5Lexists(impl_->layers.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return !name.empty();
+}
+
 void ResultsWriter::write_layer(const LayerSpectrum& s) {
   CONVDYN_CHECK(!committed_, IoError, "{}: already committed", path_);
   const auto& L = s.layer;
@@ -213,6 +227,12 @@ void ResultsGroup::dataset(const char* name, const Eigen::VectorXcd& values) {
 void ResultsGroup::dataset(const char* name, const Eigen::VectorXd& values) {
   hdf5::write_dataset(h_->id.get(), name, H5T_NATIVE_DOUBLE, {static_cast<hsize_t>(values.size())},
                         values.data());
+}
+
+void ResultsGroup::matrix(const char* name, const Eigen::MatrixXd& values) {
+  const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = values;
+  hdf5::write_dataset(h_->id.get(), name, H5T_NATIVE_DOUBLE,
+                      {static_cast<hsize_t>(values.rows()), static_cast<hsize_t>(values.cols())}, row_major.data());
 }
 
 ResultsGroup ResultsGroup::group(const std::string& name) {

@@ -11,7 +11,7 @@
 namespace convdyn::analysis {
 
 /// Bumped whenever a reader would need to change. Readers check it (python/convdyn/results.py).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct RunInfo {
   std::string checkpoint;       ///< path as given
@@ -49,6 +49,8 @@ class ResultsGroup {
   /// complex128 as the compound {r, i}
   void dataset(const char* name, const Eigen::VectorXcd& values);
   void dataset(const char* name, const Eigen::VectorXd& values);
+  /// A 2-D f64 dataset (rows, cols), stored row-major as HDF5 and numpy index it: [row][col].
+  void matrix(const char* name, const Eigen::MatrixXd& values);
   /// The subgroup `name`, created if missing.
   ResultsGroup group(const std::string& name);
   const std::string& path() const { return path_; }
@@ -75,6 +77,8 @@ class ResultsWriter {
 
   /// /layers/<name>/{eigenvalues, residuals, converged, eigenvectors} and the layer's attributes.
   void write_layer(const LayerSpectrum& s);
+  /// Whether the file holds /layers/<name> (from this writer or the appended file); `name` may hold '/'.
+  bool has_layer(const std::string& name) const;
   /// The group at `path` (e.g. "stability/area_conv.0"), created with its parents if missing.
   ResultsGroup group(const std::string& path);
   /// Closes the file and renames it to `path`.

@@ -49,12 +49,12 @@ int exit_code(analysis::Verdict v) {
 }
 
 void print_zoo_report(const analysis::ConvRNNStabilityReport& rep) {
-  fmt::print("\n{:<8} {:<17} {:>8} {:>10} {:>7} {:>10} {:>9} {:>9}  {}\n", "layer", "cell", "n", "fp resid", "steps",
-             "rho(J)", "margin", "||J||_2", "verdict");
+  fmt::print("\n{:<8} {:<17} {:>8} {:>10} {:>7} {:>10} {:>9} {:>9} {:>9}  {}\n", "layer", "cell", "n", "fp resid",
+             "steps", "rho(J)", "margin", "bound", "||J||_2", "verdict");
   for (const auto& c : rep.layers)
-    fmt::print("{:<8} {:<17} {:>8} {:>10.2e} {:>7} {:>10.6f} {:>+9.4f} {:>9.4f}  {}\n", c.target.name, c.cell,
-               c.target.n(), c.fixed_point.residual, c.fixed_point.steps, c.spectral_radius, c.margin, c.norm2,
-               analysis::to_string(c.verdict));
+    fmt::print("{:<8} {:<17} {:>8} {:>10.2e} {:>7} {:>10.6f} {:>+9.4f} {:>9.1e} {:>9.4f}  {}\n", c.target.name, c.cell,
+               c.target.n(), c.fixed_point.residual, c.fixed_point.steps, c.spectral_radius, c.margin,
+               c.spectral_radius_bound, c.norm2, analysis::to_string(c.verdict));
   fmt::print("\n");
   for (const auto& c : rep.layers) {
     fmt::print("{:<8} {:<9} {}\n", c.target.name, analysis::to_string(c.verdict), c.reason);
@@ -127,6 +127,24 @@ void print_report(const analysis::StabilityReport& rep) {
       fmt::print("{:<13} note: all Re lambda < 1 but omega(W) = {:.4f} >= 1: perturbations can grow transiently\n",
                  "", a.numerical_abscissa);
   }
+  fmt::print("\ntransient growth of the linear model's time step M = (1-a)I + a*W: max over t <= {} of ||M^t||_2\n",
+             rep.transient_max_steps);
+  for (const auto& a : rep.areas) {
+    const auto& g = a.transient;
+    if (!a.transient_computed) {
+      fmt::print("{:<13} {}\n", a.layer.name,
+                 rep.transient_max_steps <= 0 ? "not computed (--transient-steps 0)"
+                 : a.linear.all_converged() ? "unbounded: the linear regime grows (max Re lambda(W) >= 1)"
+                                            : "not computed: the spectrum of W did not converge");
+    } else if (g.peak_step == 0) {
+      fmt::print("{:<13} 1 at t = 0: no growth (||M||_2 = {:.6f} <= 1)\n", a.layer.name, g.norms.empty() ? 1.0 : g.norms[0]);
+    } else {
+      fmt::print("{:<13} {}{:.6g} at t = {} steps ({:.4g} time constants){}{}\n", a.layer.name, g.peak_at_limit ? ">= " : "",
+                 g.peak, g.peak_step, static_cast<double>(g.peak_step) * rep.alpha,
+                 g.peak_at_limit ? ": still growing at the limit (--transient-steps)" : "",
+                 g.converged ? "" : " (a norm solve did not converge: an estimate)");
+    }
+  }
   // The three questions apart: a model can be UNSTABLE in its linear regime yet locally stable at every
   // analysed fixed point, and only a contraction certifies every input.
   auto global = [](analysis::Verdict v) { return v == analysis::Verdict::Stable ? "STABLE" : "none"; };
@@ -196,6 +214,11 @@ void add_stability_command(CLI::App& app, const CommandContext& ctx) {
   cmd->add_option("--alpha", a->opt.alpha, "dt / T of the discrete dynamics (0.2 in the release)")->capture_default_str();
   cmd->add_option("--tol", a->opt.tol, "eigen-residual tolerance of every solve")->capture_default_str();
   cmd->add_option("--k", a->opt.k, "eigenvalues computed per solve")->capture_default_str();
+  cmd->add_option("--transient-steps", a->opt.transient_max_steps,
+                  "transient growth: max ||M^t||_2 of the linear model's step M = (1-alpha)I + alpha*W over t up to "
+                  "this many steps (0: skip; areas whose linear regime grows are unbounded and skipped)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-steps", a->opt.max_steps, "time steps allowed to reach a fixed point")->capture_default_str();
   cmd->add_option("--fixed-point-tol", a->opt.fixed_point_tol, "fixed point reached when ||F(r) - r|| / max(1, ||r||) <= this")
       ->capture_default_str();

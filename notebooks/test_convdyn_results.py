@@ -127,14 +127,14 @@ class LoaderWithoutResultsFile(unittest.TestCase):
                 g.attrs["n"] = np.int64(3)
                 g.attrs["all_converged"] = np.int64(1)
 
-    def test_schema_version_4_is_refused(self):
-        p = self.tmp / "v4.h5"
-        self._minimal(p, 4)
+    def test_schema_version_5_is_refused(self):
+        p = self.tmp / "v5.h5"
+        self._minimal(p, 5)
         with self.assertRaises(cr.SchemaError) as ctx:
             cr.load(p)
         msg = str(ctx.exception)
         self.assertIn(str(p), msg)
-        self.assertRegex(msg, r"version 4\b")
+        self.assertRegex(msg, r"version 5\b")
         self.assertIn(", ".join(map(str, cr.READABLE)), msg)   # says what it reads
         self.assertIn(cr.SUPPORTED, cr.READABLE)
         self.assertIsInstance(ctx.exception, cr.ResultsError)   # SchemaError is a ResultsError
@@ -427,8 +427,18 @@ class LoaderOnResultsFile(unittest.TestCase):
         expected = "UNSTABLE" if any(a.verdict == "UNSTABLE" for a in st.areas.values()) else None
         if expected:
             self.assertEqual(st.verdict, expected)
+        self.assertEqual(st.transient_max_steps, 512)
         for name, a in st.areas.items():
             self.assertEqual(a.name, name)
+            # Transient growth: computed unless the linear regime grows; a curve through its peak.
+            t = a.transient_growth
+            self.assertEqual(t is None, a.verdict_linear == "UNSTABLE", name)
+            if t is not None:
+                self.assertTrue(t.converged)
+                self.assertEqual(len(t.steps), len(t.norms))
+                self.assertTrue((np.diff(t.steps) > 0).all())
+                self.assertEqual(t.peak, max([1.0] + list(t.norms)))
+                self.assertAlmostEqual(t.peak_time, t.peak_step * st.alpha, places=12)
             for attr in cr.AREA_STABILITY_ATTRS:
                 self.assertIsNotNone(getattr(a, attr), f"{name}.{attr}")
                 self.assertIn(attr, a.attrs)

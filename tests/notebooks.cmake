@@ -59,7 +59,7 @@ add_test(NAME notebooks.results_variants
 set_tests_properties(notebooks.results_variants PROPERTIES FIXTURES_SETUP notebook_results_variants
                      FIXTURES_REQUIRED notebook_results LABELS "notebooks;slow" TIMEOUT 300)
 
-# The loader: good file (spectra + /stability), synthetic /stability, schema versions 1 and 4, corrupt, truncated,
+# The loader: good file (spectra + /stability), synthetic /stability, schema versions 1 and 5, corrupt, truncated,
 # missing; committed notebooks have no outputs.
 add_test(NAME notebooks.convdyn_results
          COMMAND ${CONVDYN_PYTHON} ${_nb_src}/test_convdyn_results.py ${_nb_results})
@@ -128,3 +128,15 @@ set_tests_properties(notebooks.training_sweep PROPERTIES FIXTURES_SETUP notebook
                      TIMEOUT 300)
 convdyn_notebook_test(training training ${_nb_training}/merged.h5 notebook_training
   FIGURES training_rightmost.png training_margins.png OUTPUT_CONTAINS "epoch 3.00: model verdict")
+
+# Pseudospectra of one demo area (convdyn pseudospectrum, a coarse grid) drawn by the notebook.
+set(_nb_pseudo ${_nb_bin}/results_pseudospectrum.h5)
+add_test(NAME notebooks.pseudospectrum_results
+         COMMAND $<TARGET_FILE:convdyn> pseudospectrum ${CMAKE_CURRENT_SOURCE_DIR}/../apps/demo/cordsnet_fmnist_d4.pth
+                 --layer area_conv.1 --grid 32 --quiet --force --out ${_nb_pseudo})
+set_tests_properties(notebooks.pseudospectrum_results PROPERTIES FIXTURES_SETUP notebook_pseudospectrum
+                     LABELS "notebooks;slow" TIMEOUT 300)
+convdyn_notebook_test(pseudospectra pseudospectra ${_nb_pseudo} notebook_pseudospectrum
+  FIGURES pseudospectrum_area_conv.1.png OUTPUT_CONTAINS "distance to instability:")
+convdyn_notebook_test(pseudospectra_without_group pseudospectra ${_nb_novec} notebook_results_variants
+  ABSENT "*.png" OUTPUT_CONTAINS "No pseudospectrum in")

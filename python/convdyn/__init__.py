@@ -623,7 +623,7 @@ def _images(inputs, limit):
 
 
 def stability(model, inputs=None, limit=8, alpha=0.2, tol=1e-10, k=6, maxiter=1000, max_steps=20000,
-              fixed_point_tol=1e-10, dtype="float64", drive=None, progress=False):
+              fixed_point_tol=1e-10, dtype="float64", drive=None, progress=False, transient_steps=512):
     """Is the model stable, where, and by what margin? The analysis of ``convdyn stability``, same numbers.
 
     model : a convdyn.Model or a checkpoint path (CordsNet or ConvRNN zoo).
@@ -636,6 +636,9 @@ def stability(model, inputs=None, limit=8, alpha=0.2, tol=1e-10, k=6, maxiter=10
     dtype : of the operators ("float64" or "float32").
     drive : zoo models with one cell layer: its input x (path or array [Cin, H, W]); None: x = 0.
     progress : the CLI's progress lines on stderr.
+    transient_steps : CordsNet: the transient growth max ||M^t||_2 of the linear model's step
+        M = (1 - alpha) I + alpha W over t up to this many steps (0: skip); areas whose linear regime grows are
+        unbounded and skipped.
 
     Returns a Stability (``.verdict``, ``.areas``, ``.report``, ``.to_hdf5``). An UNSTABLE or UNDECIDED verdict
     is an answer, not an exception. Ctrl-C is honoured between solves and at every restart (not inside a
@@ -654,11 +657,12 @@ def stability(model, inputs=None, limit=8, alpha=0.2, tol=1e-10, k=6, maxiter=10
     _check_zoo_args(model, dtype, drive)
     opts = dict(alpha=float(alpha), tol=float(tol), k=_check_int("k", k, 1),
                 maxiter=_check_int("maxiter", maxiter, 0, 2**31 - 1), max_steps=_check_int("max_steps", max_steps, 1),
-                fixed_point_tol=float(fixed_point_tol), dtype=dtype)
+                fixed_point_tol=float(fixed_point_tol), dtype=dtype,
+                transient_steps=_check_int("transient_steps", transient_steps, 0))
     bar = _Progress(progress, "stability")
     run = _core.stability(model._m, _images(inputs, limit), limit, opts, _drive(drive),
                           bar.line if progress else None)
     command = _call_repr("stability", model, inputs=inputs if inputs is None or isinstance(inputs, (str, os.PathLike))
                          else "<array>", limit=limit, alpha=alpha, tol=tol, k=k, maxiter=maxiter, max_steps=max_steps,
-                         fixed_point_tol=fixed_point_tol, dtype=dtype)
+                         fixed_point_tol=fixed_point_tol, dtype=dtype, transient_steps=transient_steps)
     return Stability(model, run, command)

@@ -24,9 +24,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-SUPPORTED = 3
+SUPPORTED = 4
 """The results schema version convdyn writes now (docs/results-format.md)."""
-READABLE = (1, 2, 3)
+READABLE = (1, 2, 3, 4)
 """The schema versions this loader reads: version 2 only added attributes (`message`) and a stop reason, version 3
 the datasets `condition` and `error_bound`."""
 
@@ -42,8 +42,11 @@ AREA_STABILITY_ATTRS = ("verdict", "reason", "n", "abscissa", "margin", "spectra
                         "norm2_converged", "numerical_abscissa", "numerical_abscissa_residual",
                         "numerical_abscissa_converged", "norm_over_radius", "contraction", "transient_amplification",
                         "abscissa_error_bound") + LEVEL_ATTRS
+ZOO_AREA_STABILITY_ATTRS = ("spectral_radius_error_bound",)
+"""Written for the zoo's cell layers only (schema 4); None for CordsNet areas."""
 FIXED_POINT_ATTRS = ("input", "reached", "status", "fixed_point_residual", "steps", "active_fraction", "verdict",
                      "masked_abscissa", "spectral_radius", "spectral_radius_error_bound")
+TRANSIENT_ATTRS = ("peak", "peak_step", "peak_time", "peak_at_limit", "converged", "matvecs")
 EIGEN_BLOCK_ATTRS = ("method", "which", "tol", "all_converged", "matvecs")
 VERDICTS = ("STABLE", "UNSTABLE", "UNDECIDED")
 
@@ -54,6 +57,32 @@ class ResultsError(Exception):
 
 class SchemaError(ResultsError):
     """The file is a convdyn results file of a schema version this loader does not support."""
+
+
+@dataclass
+class Pseudospectrum:
+    """`/layers/<name>/pseudospectrum` (schema 4, `convdyn pseudospectrum`): sigma_min(zI - W) on a grid, the
+    eps-pseudospectral abscissae and the distance to instability."""
+    re: np.ndarray                                # float64, (nx,): Re z of the grid columns
+    im: np.ndarray                                # float64, (ny,): Im z of the grid rows
+    sigma_min: np.ndarray                         # float64, (ny, nx): sigma_min((re[j] + i im[i]) I - W)
+    eigenvalues: np.ndarray                       # complex128, (n,): every eigenvalue, by decreasing Re
+    eps: np.ndarray                               # float64, (m,): levels of the abscissae
+    abscissa: np.ndarray                          # float64, (m,): max Re z with sigma_min <= eps (a lower bound)
+    abscissa_im: np.ndarray                       # float64, (m,): Im z of that point
+    abscissa_at_right_edge: np.ndarray            # bool, (m,): the contour reaches the grid's right edge
+    abscissa_from_eigenvalues: np.ndarray         # bool, (m,): max Re lambda + eps (grid too coarse for eps)
+    threshold: Optional[float] = None             # the stability line Re z = threshold
+    distance_to_instability: Optional[float] = None  # min over y of sigma_min((threshold + iy) I - W)
+    distance_im: Optional[float] = None           # the y attaining it
+    unstable: Optional[bool] = None               # an eigenvalue has Re >= threshold (distance 0)
+    max_real: Optional[float] = None
+    all_converged: Optional[bool] = None
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        return (f"Pseudospectrum({len(self.im)}x{len(self.re)} grid, n={len(self.eigenvalues)}, "
+                f"distance_to_instability={self.distance_to_instability}, eps={list(self.eps)})")
 
 
 @dataclass
@@ -84,6 +113,7 @@ class LayerSpectrum:
     restarts: Optional[int] = None
     stop_reason: Optional[str] = None
     all_converged: Optional[bool] = None
+    pseudospectrum: Optional[Pseudospectrum] = None  # with `convdyn pseudospectrum`
     attrs: Dict[str, Any] = field(default_factory=dict, repr=False)   # every attribute, normalised
 
     def __repr__(self):
@@ -179,6 +209,21 @@ class FixedPointStability:
 
 
 @dataclass
+class TransientGrowth:
+    """`/stability/<area>/transient_growth` (schema 4): max_t ||M^t||_2 of the linear model's step
+    M = (1 - alpha) I + alpha W over 0 <= t <= the root's transient_max_steps."""
+    peak: Optional[float] = None                  # the largest ||M^t||_2 (1 at t = 0: no growth)
+    peak_step: Optional[int] = None               # the t attaining it (time steps)
+    peak_time: Optional[float] = None             # peak_step * alpha, in time constants
+    peak_at_limit: Optional[bool] = None          # still growing at the limit: the true peak may be larger
+    converged: Optional[bool] = None              # every norm solve converged
+    matvecs: Optional[int] = None
+    steps: Optional[np.ndarray] = None            # every t evaluated (int64)
+    norms: Optional[np.ndarray] = None            # ||M^t||_2 there
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
 class AreaStability:
     """`/stability/<area>`: verdict, certificates and per-input fixed points of one area."""
     name: str
@@ -201,6 +246,8 @@ class AreaStability:
     verdict_global: Optional[str] = None          # STABLE when ||W||_2 < 1, else UNDECIDED (no certificate)
     verdict_linear: Optional[str] = None          # the linear regime: max Re lambda(W) < 1 within its bound
     verdict_fixed_points: Optional[str] = None    # local stability at the analysed fixed points (the worst)
+    spectral_radius_error_bound: Optional[float] = None  # zoo cell layers: rho(J)'s eigenvalue error bound (schema 4)
+    transient_growth: Optional[TransientGrowth] = None   # None: not computed (or a linear regime that grows)
     linear: Optional[EigenBlock] = None           # rightmost eigenvalues of W
     largest: Optional[EigenBlock] = None          # largest-magnitude eigenvalues of W
     inputs: List[FixedPointStability] = field(default_factory=list)
@@ -220,6 +267,7 @@ class Stability:
     verdict_global: Optional[str] = None          # each level over the areas (see AreaStability)
     verdict_linear: Optional[str] = None
     verdict_fixed_points: Optional[str] = None
+    transient_max_steps: Optional[int] = None     # the limit of each area's transient growth (0: not computed)
     inputs: List[str] = field(default_factory=list)   # the analysed inputs ("zero", "image 0", ...)
     areas: Dict[str, AreaStability] = field(default_factory=dict)
     attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
@@ -447,16 +495,52 @@ def _read_layer(path: str, name: str, group, vectors: bool) -> LayerSpectrum:
             raise ResultsError(f"{path}: /layers/{name}/eigenvectors has shape {eigenvectors.shape}, "
                                "expected (k, C, H, W)")
     known = {a: _coerce(a, attrs.get(a)) for a in LAYER_ATTRS}
+    pseudo = _read_pseudospectrum(path, f"/layers/{name}/pseudospectrum", group["pseudospectrum"]) \
+        if "pseudospectrum" in group else None
     return LayerSpectrum(name=name, eigenvalues=lam, residuals=residuals, converged=converged,
-                         eigenvectors=eigenvectors, attrs=attrs, **extra, **known)
+                         eigenvectors=eigenvectors, attrs=attrs, pseudospectrum=pseudo, **extra, **known)
+
+
+def _read_pseudospectrum(path: str, where: str, group) -> Pseudospectrum:
+    import h5py
+    if not isinstance(group, h5py.Group):
+        raise ResultsError(f"{path}: {where} is not a group")
+    data = {}
+    for key in ("re", "im", "sigma_min", "eigenvalues", "eps", "abscissa", "abscissa_im", "abscissa_at_right_edge",
+                "abscissa_from_eigenvalues"):
+        if key not in group:
+            raise ResultsError(f"{path}: {where} has no '{key}' dataset")
+        data[key] = np.asarray(_read_dataset(group[key]))
+    data["eigenvalues"] = data["eigenvalues"].astype(np.complex128).reshape(-1)
+    for key in ("re", "im", "eps", "abscissa", "abscissa_im"):
+        data[key] = data[key].astype(np.float64).reshape(-1)
+    for key in ("abscissa_at_right_edge", "abscissa_from_eigenvalues"):
+        data[key] = data[key].reshape(-1) != 0
+    data["sigma_min"] = data["sigma_min"].astype(np.float64)
+    if data["sigma_min"].shape != (len(data["im"]), len(data["re"])):
+        raise ResultsError(f"{path}: {where}/sigma_min has shape {data['sigma_min'].shape}, expected "
+                           f"({len(data['im'])}, {len(data['re'])}) from 'im' and 're'")
+    if not all(len(data[k]) == len(data["eps"]) for k in ("abscissa", "abscissa_im", "abscissa_at_right_edge",
+                                                            "abscissa_from_eigenvalues")):
+        raise ResultsError(f"{path}: {where}: the abscissa datasets differ in length from 'eps'")
+    attrs = {k: _normalise(v) for k, v in group.attrs.items()}
+    try:
+        known = dict(threshold=attrs.get("threshold"), distance_to_instability=attrs.get("distance_to_instability"),
+                     distance_im=attrs.get("distance_im"), max_real=attrs.get("max_real"))
+        known = {k: None if v is None else float(v) for k, v in known.items()}
+        for k in ("unstable", "all_converged"):
+            known[k] = None if attrs.get(k) is None else bool(int(attrs[k]))
+    except (TypeError, ValueError):
+        raise ResultsError(f"{path}: {where}: an attribute is not a number") from None
+    return Pseudospectrum(attrs=attrs, **data, **known)
 
 
 _BOOL = {"all_converged", "norm2_converged", "numerical_abscissa_converged", "contraction",
-         "transient_amplification", "reached"}
-_INT = {"n", "steps", "matvecs"}
+         "transient_amplification", "reached", "peak_at_limit", "converged"}
+_INT = {"n", "steps", "matvecs", "peak_step", "transient_max_steps"}
 _FLOAT = {"alpha", "tol", "abscissa", "margin", "spectral_radius", "norm2", "norm2_residual", "numerical_abscissa",
           "numerical_abscissa_residual", "norm_over_radius", "fixed_point_residual", "active_fraction",
-          "masked_abscissa", "abscissa_error_bound", "spectral_radius_error_bound"}
+          "masked_abscissa", "abscissa_error_bound", "spectral_radius_error_bound", "peak", "peak_time"}
 
 
 def _coerce_stability(path: str, where: str, name: str, value):
@@ -509,7 +593,7 @@ def _read_area_stability(path: str, name: str, group) -> AreaStability:
     where = f"/stability/{name}"
     if not isinstance(group, h5py.Group):
         raise ResultsError(f"{path}: {where} is not a group")
-    attrs, known = _stability_attrs(path, where, group, AREA_STABILITY_ATTRS)
+    attrs, known = _stability_attrs(path, where, group, AREA_STABILITY_ATTRS + ZOO_AREA_STABILITY_ATTRS)
     inputs = []
     if "inputs" in group:
         ig = group["inputs"]
@@ -519,13 +603,30 @@ def _read_area_stability(path: str, name: str, group) -> AreaStability:
             if not key.isdigit() or not isinstance(ig[key], h5py.Group):
                 raise ResultsError(f"{path}: {where}/inputs/{key}: expected groups named 0, 1, 2, ...")
             inputs.append(_read_fixed_point(path, f"{where}/inputs/{key}", int(key), ig[key]))
+    transient = None
+    if "transient_growth" in group:
+        tg = group["transient_growth"]
+        if not isinstance(tg, h5py.Group):
+            raise ResultsError(f"{path}: {where}/transient_growth is not a group")
+        t_attrs, t_known = _stability_attrs(path, f"{where}/transient_growth", tg, TRANSIENT_ATTRS)
+        series = {}
+        for key in ("steps", "norms"):
+            if key not in tg:
+                raise ResultsError(f"{path}: {where}/transient_growth has no '{key}' dataset")
+            series[key] = np.asarray(_read_dataset(tg[key]), dtype=np.float64).reshape(-1)
+        if series["steps"].shape != series["norms"].shape:
+            raise ResultsError(f"{path}: {where}/transient_growth: 'steps' and 'norms' differ in length")
+        transient = TransientGrowth(steps=series["steps"].astype(np.int64), norms=series["norms"], attrs=t_attrs,
+                                    **t_known)
     return AreaStability(name=name, linear=_read_block(path, where, group, "linear"),
-                         largest=_read_block(path, where, group, "largest"), inputs=inputs, attrs=attrs, **known)
+                         largest=_read_block(path, where, group, "largest"), inputs=inputs, attrs=attrs,
+                         transient_growth=transient, **known)
 
 
 def _read_stability(path: str, group) -> Stability:
     import h5py
-    attrs, known = _stability_attrs(path, "/stability", group, ("verdict", "alpha") + LEVEL_ATTRS)
+    attrs, known = _stability_attrs(path, "/stability", group,
+                                    ("verdict", "alpha", "transient_max_steps") + LEVEL_ATTRS)
     raw = attrs.get("inputs")
     if raw is None:
         inputs = []

@@ -375,6 +375,7 @@ StabilityRun stability(const std::shared_ptr<Model>& M, const py::object& inputs
     else if (key == "maxiter") o.max_restarts = v.cast<int>();
     else if (key == "max_steps") o.max_steps = v.cast<std::int64_t>();
     else if (key == "fixed_point_tol") o.fixed_point_tol = v.cast<double>();
+    else if (key == "transient_steps") o.transient_max_steps = v.cast<std::int64_t>();
     else if (key == "dtype") dtype = v.cast<std::string>();
     else throw py::type_error(fmt::format("unknown stability option '{}'", key));
   }
@@ -427,6 +428,7 @@ py::dict stability_dict(const StabilityRun& run) {
       L["largest"] = result_dict(c.largest);
       L["spectral_radius"] = c.spectral_radius;
       L["margin"] = c.margin;
+      L["spectral_radius_bound"] = c.spectral_radius_bound;
       L["norm2"] = c.norm2;
       L["norm2_converged"] = c.norm2_converged;
       L["contraction"] = c.contraction;
@@ -463,6 +465,20 @@ py::dict stability_dict(const StabilityRun& run) {
     A["numerical_abscissa_converged"] = a.numerical_abscissa_converged;
     A["contraction"] = a.contraction;
     A["transient_amplification"] = a.transient_amplification;
+    if (a.transient_computed) {
+      py::dict T;
+      T["peak"] = a.transient.peak;
+      T["peak_step"] = a.transient.peak_step;
+      T["peak_time"] = static_cast<double>(a.transient.peak_step) * rep.alpha;
+      T["peak_at_limit"] = a.transient.peak_at_limit;
+      T["converged"] = a.transient.converged;
+      T["matvecs"] = a.transient.matvecs;
+      T["steps"] = a.transient.steps;
+      T["norms"] = a.transient.norms;
+      A["transient_growth"] = T;
+    } else {
+      A["transient_growth"] = py::none();
+    }
     A["verdict"] = analysis::to_string(a.verdict);
     A["levels"] = levels_dict(a.levels);
     A["reason"] = a.reason;

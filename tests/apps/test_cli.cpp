@@ -39,12 +39,18 @@ void expect_one_line_error(const std::string& args, const std::string& needle) {
 }  // namespace
 
 TEST(Cli, HelpExplainsEveryCommand) {
-  for (const char* c : {"", "inspect ", "spectrum "}) {
+  for (const char* c : {"", "inspect ", "spectrum ", "stability ", "pseudospectrum "}) {
     const CliRun r = run_cli(std::string(c) + "--help");
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
   }
   EXPECT_NE(run_cli("spectrum --help").out.find("--which"), std::string::npos);
+  EXPECT_NE(run_cli("stability --help").out.find("--transient-steps"), std::string::npos);
+  // Pseudospectra need the dense size: the help says so, and what bounds larger layers instead.
+  const auto ps = run_cli("pseudospectrum --help").out;
+  EXPECT_NE(ps.find("Needs the dense size"), std::string::npos) << ps;
+  EXPECT_NE(ps.find("numerical abscissa omega(W)"), std::string::npos) << ps;
+  EXPECT_NE(run_cli("--help").out.find("pseudospectrum"), std::string::npos);
 }
 
 TEST(Cli, InspectListsTheRecurrentOperators) {

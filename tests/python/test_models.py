@@ -81,7 +81,7 @@ def test_condition_numbers_equal_cli(demo, cli, tmp_path):
     s.to_hdf5(tmp_path / "py.h5")
     assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("layers",))
     res = convdyn.results.load(str(tmp_path / "cli.h5"))
-    assert res.schema_version == 3
+    assert res.schema_version == 4
     for name, L in res.layers.items():
         assert L.eigenvectors is None and (L.condition >= 1 - 1e-12).all(), name
         np.testing.assert_array_equal(L.error_bound, L.condition * L.residuals)
@@ -177,3 +177,68 @@ def test_zoo_stability_equals_cli(cli, tmp_path):
     st.to_hdf5(tmp_path / "py.h5")
     assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("stability",))
     assert st.report["kind"] == "convrnn" and set(st.areas) == {L["name"] for L in st.report["layers"]}
+
+
+@pytest.mark.parametrize("bundle", ["gru_shallow", "rgc_intermediate", "lstm_shallow", "ugrnn_intermediate"])
+def test_zoo_stability_error_bounds_against_scipy(bundle):
+    """The zoo verdicts' eigenvalue error bounds: the condition number of rho(J) equals the one from scipy's left
+    and right eigenvectors of the dense Jacobian, and the bound is condition * residual."""
+    import scipy.linalg
+    ckpt = ZOO / bundle / "model.ckpt"
+    m = convdyn.load(ckpt, size=(5, 5))
+    st = convdyn.stability(m)
+    checked = 0
+    for L in st.report["layers"]:
+        if L["cell"] == "timedecay":
+            assert L["spectral_radius_bound"] == 0.0
+            continue
+        r = L["largest"]
+        i = int(np.argmax(np.abs(r.values)))
+        lam, kappa = r.values[i], r.condition[i]
+        assert L["spectral_radius_bound"] == pytest.approx(kappa * r.residuals[i], rel=1e-14)
+        J = m.operator(L["name"]).to_dense()
+        w, vl, vr = scipy.linalg.eig(J, left=True, right=True)
+        j = int(np.argmin(np.abs(w - lam)))
+        assert abs(w[j] - lam) < 1e-9 * max(1.0, abs(lam))
+        x, y = vr[:, j], vl[:, j]
+        ref = np.linalg.norm(x) * np.linalg.norm(y) / abs(np.vdot(y, x))
+        assert kappa == pytest.approx(ref, rel=1e-6), (L["name"], kappa, ref)
+        assert kappa >= 1 - 1e-12
+        rho, bound = L["spectral_radius"], L["spectral_radius_bound"]
+        want = "STABLE" if rho + bound < 1 else "UNSTABLE" if rho - bound >= 1 else "UNDECIDED"
+        assert L["verdict"] == want
+        checked += 1
+    assert checked > 0
+
+
+def test_transient_growth_against_numpy_powers(tmp_path, cli):
+    """max_t ||M^t||_2 of M = (1 - alpha) I + alpha W on the demo: every evaluated norm equals numpy's norm of the
+    dense matrix power, no step next to the peak is larger, the file holds the same numbers, and an area whose
+    linear regime grows has none."""
+    m = convdyn.load(DEMO)
+    st = convdyn.stability(m, transient_steps=512)
+    cli("stability", DEMO, "--quiet", "--out", tmp_path / "cli.h5", ok=(0, 1, 3))
+    saved = convdyn.results.load(tmp_path / "cli.h5").stability
+    assert saved.transient_max_steps == 512
+    alpha, grows, checked = st.report["alpha"], 0, 0
+    for A in st.report["areas"]:
+        T = A["transient_growth"]
+        if A["levels"]["linear"] == "UNSTABLE":
+            assert T is None and saved.areas[A["name"]].transient_growth is None
+            grows += 1
+            continue
+        W = m.operator(A["name"]).to_dense()
+        M = (1 - alpha) * np.eye(W.shape[0]) + alpha * W
+        norm = lambda t: np.linalg.norm(np.linalg.matrix_power(M, t), 2)
+        for t, v in zip(T["steps"], T["norms"]):
+            assert v == pytest.approx(norm(t), rel=1e-7), (A["name"], t)
+        if T["peak_step"] > 0:
+            for t in (T["peak_step"] - 1, T["peak_step"] + 1):
+                assert norm(t) <= T["peak"] * (1 + 1e-9), (A["name"], t)
+            assert T["peak"] == pytest.approx(max(T["norms"]), rel=0)
+        f = saved.areas[A["name"]].transient_growth
+        assert f.peak == pytest.approx(T["peak"], rel=1e-12) and f.peak_step == T["peak_step"]
+        assert f.peak_time == pytest.approx(T["peak_step"] * alpha) and f.converged
+        np.testing.assert_array_equal(f.steps, T["steps"])
+        checked += 1
+    assert checked >= 1 and grows >= 1  # the demo has both kinds of area

@@ -113,13 +113,17 @@ TEST(SweepPlan, ShardsCoverEveryItemOnceBalancedByCost) {
       std::set<std::string> done;
       for (std::size_t k = 0; k < s.size(); ++k) {
         const auto& c = p.items[s[k]].checkpoint;
-        if (k > 0 && p.items[s[k - 1]].checkpoint != c) EXPECT_FALSE(done.count(c)) << "tasks " << tasks;
+        if (k > 0 && p.items[s[k - 1]].checkpoint != c) {
+          EXPECT_FALSE(done.count(c)) << "tasks " << tasks;
+        }
         done.insert(c);
       }
     }
     for (int c : seen) EXPECT_EQ(c, 1);
     // Greedy LPT: no shard exceeds another by more than the largest item.
-    if (tasks <= static_cast<int>(p.items.size())) EXPECT_LE(max_load - min_load, max_cost) << "tasks " << tasks;
+    if (tasks <= static_cast<int>(p.items.size())) {
+      EXPECT_LE(max_load - min_load, max_cost) << "tasks " << tasks;
+    }
     EXPECT_EQ(shards, assign_shards(p, tasks));  // deterministic
   }
   // Round-robin over plan order would give shard 0 of 2 every even layer: all six 12544-sized operators.
