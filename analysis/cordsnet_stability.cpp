@@ -105,11 +105,14 @@ void analyse_linear(const linalg::ConvOperator& w, const StabilityOptions& opt, 
   a.transient_amplification = a.abscissa < 1.0 && a.numerical_abscissa >= 1.0;
 }
 
+/// A bound for compare_with_one: an unknown one (NaN: a clustered eigenvalue without a condition number) as 0,
+/// i.e. the value alone decides; judge() says so in the reason.
+double known_or_zero(double bound) { return std::isnan(bound) ? 0.0 : bound; }
+
 /// Phase 2b: the transient growth of the linear model's discrete map, unless the linear regime certainly grows.
 void analyse_transient(const model::RecurrentLayer& layer, const StabilityOptions& opt, AreaStability& a) {
   if (opt.transient_max_steps <= 0 || !a.linear.all_converged()) return;
-  const double bound = std::isnan(a.abscissa_bound) ? 0.0 : a.abscissa_bound;
-  if (compare_with_one(a.abscissa, bound) == Verdict::Unstable) return;
+  if (compare_with_one(a.abscissa, known_or_zero(a.abscissa_bound)) == Verdict::Unstable) return;
   const model::AreaJacobian m(layer.weight, layer.height, layer.width, at::Tensor(), model::JacobianKind::Discrete,
                               opt.alpha, opt.dtype, opt.device, opt.conv_backend);
   linalg::TransientGrowthOptions to;
@@ -120,10 +123,6 @@ void analyse_transient(const model::RecurrentLayer& layer, const StabilityOption
   a.transient = linalg::transient_growth(m, to);
   a.transient_computed = true;
 }
-
-/// A bound for compare_with_one: an unknown one (NaN: a clustered eigenvalue without a condition number) as 0,
-/// i.e. the value alone decides; judge() says so in the reason.
-double known_or_zero(double bound) { return std::isnan(bound) ? 0.0 : bound; }
 
 /// Phase 3: local stability of one area at one input's fixed point (D W and the discrete map).
 FixedPointStability analyse_at(const model::RecurrentLayer& layer, const InputPoint& p, const at::Tensor& mask,

@@ -20,6 +20,15 @@ void say(const PseudospectrumAnalysisOptions& opt, const std::string& s) {
 }
 }  // namespace
 
+void check_pseudospectrum_size(const std::string& name, std::int64_t n, const PseudospectrumAnalysisOptions& opt) {
+  // The Schur decomposition is ~25 n^3 flops on one core (Eigen's ComplexSchur): about 5 minutes at n = 3000.
+  CONVDYN_CHECK(n <= opt.max_n, ValueError,
+                "{}: n = {} exceeds the pseudospectrum's dense limit --max-n {} (a dense Schur decomposition, "
+                "~{:.0f} MB and ~{:.0f} s here); pseudospectra need the dense size. For larger layers the numerical "
+                "abscissa omega(W) from `convdyn stability` bounds the initial growth",
+                name, n, opt.max_n, 16.0 * double(n) * double(n) * 3 / 1e6, 25.0 * std::pow(double(n), 3) / 1e9);
+}
+
 bool LayerPseudospectrum::all_converged() const {
   bool ok = grid.all_converged() && distance.converged;
   for (const auto& a : abscissae) ok = ok && a.converged;
@@ -42,12 +51,7 @@ LayerPseudospectrum compute_pseudospectrum(const linalg::LinearOperator& w, cons
                   b.re_lo, b.re_hi, b.im_lo, b.im_hi);
   }
   const std::int64_t n = w.size();
-  // The Schur decomposition is ~25 n^3 flops on one core (Eigen's ComplexSchur): about 5 minutes at n = 3000.
-  CONVDYN_CHECK(n <= opt.max_n, ValueError,
-                "{}: n = {} exceeds the pseudospectrum's dense limit --max-n {} (a dense Schur decomposition, "
-                "~{:.0f} MB and ~{:.0f} s here); pseudospectra need the dense size. For larger layers the numerical "
-                "abscissa omega(W) from `convdyn stability` bounds the initial growth",
-                info.name, n, opt.max_n, 16.0 * double(n) * double(n) * 3 / 1e6, 25.0 * std::pow(double(n), 3) / 1e9);
+  check_pseudospectrum_size(info.name, n, opt);
   const auto t0 = std::chrono::steady_clock::now();
   LayerPseudospectrum p;
   p.layer = info;

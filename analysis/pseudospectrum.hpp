@@ -41,6 +41,10 @@ struct LayerPseudospectrum {
   bool all_converged() const;        ///< every sigma_min of the grid, the abscissae and the distance converged
 };
 
+/// ValueError unless a layer `name` of size n fits opt.max_n (the message gives the dense cost and what bounds a
+/// larger layer instead). compute_pseudospectrum checks it; a command checks every layer first, before any work.
+void check_pseudospectrum_size(const std::string& name, std::int64_t n, const PseudospectrumAnalysisOptions& opt);
+
 /// The pseudospectral analysis of `w` (materialised after the size guard: ValueError above opt.max_n, with the
 /// dense cost and the alternative in the message; also for bad options).
 LayerPseudospectrum compute_pseudospectrum(const linalg::LinearOperator& w, const LayerInfo& info,

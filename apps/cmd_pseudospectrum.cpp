@@ -81,11 +81,7 @@ int run_pseudospectrum(const PseudospectrumArgs& a, ModelCache& models) {
                 "discrete map (stable inside the unit circle), not supported in this version", a.ckpt.path);
   std::vector<const model::RecurrentLayer*> chosen;
   for (const auto& name : a.layers) chosen.push_back(&m.net.layer(name));
-  for (const auto* l : chosen)
-    CONVDYN_CHECK(l->n() <= opt.max_n, ValueError,
-                  "{}: n = {} exceeds the pseudospectrum's dense limit --max-n {}; pseudospectra need the dense "
-                  "size (the numerical abscissa omega(W) from `convdyn stability` bounds the initial growth of "
-                  "larger layers)", l->name, l->n(), opt.max_n);
+  for (const auto* l : chosen) analysis::check_pseudospectrum_size(l->name, l->n(), opt);
   auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
   fmt::print("{}: {}, {} layer(s), grid {}x{}, threshold Re z = {}\n", a.ckpt.path, m.net.architecture, chosen.size(),
              opt.grid, opt.grid, opt.threshold);
