@@ -4,6 +4,7 @@ BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 DEMO_CKPT  ?= apps/demo/cordsnet_fmnist_d4.pth
 DEMO_IMAGES ?= apps/demo/fmnist-t10k-16-images-idx3-ubyte.gz
+DEMO_LABELS ?= apps/demo/fmnist-t10k-16-labels-idx1-ubyte.gz
 CMAKE_ARGS ?=
 
 .PHONY: all deps configure build demo test test-fast clean
@@ -27,6 +28,8 @@ demo: build
 	$(BUILD)/bin/convdyn spectrum $(DEMO_CKPT) --all --which LR --k 10 --vectors --out results.h5 --force
 	@# The verdict is the demo's result: exit 1 (UNSTABLE) or 3 (UNDECIDED) is an answer, 2 an error.
 	$(BUILD)/bin/convdyn pseudospectrum $(DEMO_CKPT) --layer area_conv.1 --grid 60 --out results.h5 --append
+	$(BUILD)/bin/convdyn run $(DEMO_CKPT) --images $(DEMO_IMAGES) --labels $(DEMO_LABELS) --record area_conv.3 \
+	  --out results.h5 --append
 	$(BUILD)/bin/convdyn stability $(DEMO_CKPT) --inputs $(DEMO_IMAGES) --limit 8 --out results.h5 --append; \
 	  rc=$$?; [ $$rc -ne 2 ] || exit 2
 

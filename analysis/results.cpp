@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <complex>
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -233,6 +234,84 @@ void ResultsGroup::matrix(const char* name, const Eigen::MatrixXd& values) {
   const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = values;
   hdf5::write_dataset(h_->id.get(), name, H5T_NATIVE_DOUBLE,
                       {static_cast<hsize_t>(values.rows()), static_cast<hsize_t>(values.cols())}, row_major.data());
+}
+
+struct ResultsArray::Handle {
+  H5Handle id;
+};
+
+ResultsArray::ResultsArray(std::unique_ptr<Handle> h, std::string path, Type type, std::vector<std::int64_t> dims)
+    : h_(std::move(h)), path_(std::move(path)), type_(type), dims_(std::move(dims)) {}
+ResultsArray::ResultsArray(ResultsArray&&) noexcept = default;
+ResultsArray& ResultsArray::operator=(ResultsArray&&) noexcept = default;
+ResultsArray::~ResultsArray() = default;
+
+namespace {
+hid_t memory_type(ResultsArray::Type t) {
+  switch (t) {
+    case ResultsArray::Type::Float32: return H5T_NATIVE_FLOAT;
+    case ResultsArray::Type::Float64: return H5T_NATIVE_DOUBLE;
+    case ResultsArray::Type::Int64: return H5T_NATIVE_INT64;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+hid_t file_type(ResultsArray::Type t) {
+  switch (t) {
+    case ResultsArray::Type::Float32: return H5T_IEEE_F32LE;
+    case ResultsArray::Type::Float64: return H5T_IEEE_F64LE;
+    case ResultsArray::Type::Int64: return H5T_STD_I64LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+std::size_t element_size(ResultsArray::Type t) { return t == ResultsArray::Type::Float32 ? 4 : 8; }
+}  // namespace
+
+void ResultsArray::write(std::int64_t first, std::int64_t rows, const void* data) {
+  CONVDYN_CHECK(first >= 0 && rows >= 0 && first + rows <= dims_[0], IoError,
+                "{}: rows {}..{} are outside the array's {}", path_, first, first + rows, dims_[0]);
+  if (rows == 0) return;
+  std::vector<hsize_t> start(dims_.size(), 0), count(dims_.begin(), dims_.end());
+  start[0] = static_cast<hsize_t>(first);
+  count[0] = static_cast<hsize_t>(rows);
+  H5Handle file_space(H5Dget_space(h_->id.get()), H5Sclose, path_);
+  hdf5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+              path_);
+  H5Handle mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose, path_);
+  hdf5::check(H5Dwrite(h_->id.get(), memory_type(type_), mem_space.get(), file_space.get(), H5P_DEFAULT, data), path_);
+}
+
+void ResultsArray::attr(const char* name, const std::string& value) { write_attr(h_->id.get(), name, value); }
+void ResultsArray::attr(const char* name, long long value) { write_attr(h_->id.get(), name, value); }
+void ResultsArray::attr(const char* name, double value) { write_attr(h_->id.get(), name, value); }
+
+ResultsArray ResultsGroup::array(const char* name, ResultsArray::Type type, const std::vector<std::int64_t>& dims,
+                                 int deflate) {
+  const std::string what = fmt::format("{}: {}/{}", file_, path_, name);
+  CONVDYN_CHECK(!dims.empty(), IoError, "{}: an array needs at least one dimension", what);
+  for (auto d : dims) CONVDYN_CHECK(d >= 1, IoError, "{}: dimension {} must be >= 1", what, d);
+  const std::vector<hsize_t> hdims(dims.begin(), dims.end());
+  // Chunks: whole trailing dimensions up to ~1 MiB, never more than one row of dimension 0.
+  std::vector<hsize_t> chunk(dims.size(), 1);
+  std::uint64_t bytes = element_size(type);
+  constexpr std::uint64_t kChunkBytes = 1u << 20;
+  for (std::size_t i = dims.size(); i-- > 1;) {
+    const auto d = static_cast<std::uint64_t>(dims[i]);
+    chunk[i] = std::min<std::uint64_t>(d, std::max<std::uint64_t>(1, kChunkBytes / bytes));
+    bytes *= chunk[i];
+    if (chunk[i] < d) break;  // a partial dimension: the leading ones stay 1
+  }
+  if (dims.size() == 1) chunk[0] = std::min<std::uint64_t>(hdims[0], kChunkBytes / element_size(type));
+  H5Handle space(H5Screate_simple(static_cast<int>(hdims.size()), hdims.data(), nullptr), H5Sclose, what);
+  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, what);
+  hdf5::check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), what);
+  if (deflate > 0) {
+    hdf5::check(H5Pset_shuffle(dcpl.get()), what);
+    hdf5::check(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate)), what);
+  }
+  auto h = std::make_unique<ResultsArray::Handle>();
+  h->id = H5Handle(H5Dcreate2(h_->id.get(), name, file_type(type), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                   H5Dclose, what);
+  return ResultsArray(std::move(h), what, type, dims);
 }
 
 ResultsGroup ResultsGroup::group(const std::string& name) {

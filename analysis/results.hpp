@@ -5,13 +5,14 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "linalg/eig_result.hpp"
 
 namespace convdyn::analysis {
 
 /// Bumped whenever a reader would need to change. Readers check it (python/convdyn/results.py).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 struct RunInfo {
   std::string checkpoint;       ///< path as given
@@ -35,6 +36,33 @@ struct LayerSpectrum {
   linalg::EigResult result;
 };
 
+/// A chunked, compressed N-D dataset of the results file, written in slabs along its first dimension, so that
+/// arrays larger than memory (recorded activity [N, T, C, H, W]) never have to be held at once.
+class ResultsArray {
+ public:
+  enum class Type { Float32, Float64, Int64 };
+  ResultsArray(ResultsArray&&) noexcept;
+  ResultsArray& operator=(ResultsArray&&) noexcept;
+  ~ResultsArray();
+  /// Writes rows [first, first + rows) of dimension 0 from `data`: C order, the element type of the array,
+  /// the other dimensions complete. Throws IoError for rows outside the array or an HDF5 failure.
+  void write(std::int64_t first, std::int64_t rows, const void* data);
+  void attr(const char* name, const std::string& value);
+  void attr(const char* name, long long value);
+  void attr(const char* name, double value);
+  const std::vector<std::int64_t>& dims() const { return dims_; }
+  Type type() const { return type_; }
+
+ private:
+  friend class ResultsGroup;
+  struct Handle;
+  ResultsArray(std::unique_ptr<Handle> h, std::string path, Type type, std::vector<std::int64_t> dims);
+  std::unique_ptr<Handle> h_;
+  std::string path_;  ///< "<file>: /run/logits", for messages
+  Type type_;
+  std::vector<std::int64_t> dims_;
+};
+
 /// A group of the results file being written: attributes and 1-D datasets.
 class ResultsGroup {
  public:
@@ -51,6 +79,10 @@ class ResultsGroup {
   void dataset(const char* name, const Eigen::VectorXd& values);
   /// A 2-D f64 dataset (rows, cols), stored row-major as HDF5 and numpy index it: [row][col].
   void matrix(const char* name, const Eigen::MatrixXd& values);
+  /// A new array `name` of `dims` (every dim >= 1), filled later by ResultsArray::write; chunks of about
+  /// 1 MiB along the last dimensions (one row of dim 0 at most), shuffle + deflate level `deflate` (0 = none).
+  ResultsArray array(const char* name, ResultsArray::Type type, const std::vector<std::int64_t>& dims,
+                     int deflate = 4);
   /// The subgroup `name`, created if missing.
   ResultsGroup group(const std::string& name);
   const std::string& path() const { return path_; }

@@ -27,6 +27,7 @@ void add_spectrum_command(CLI::App& app, const CommandContext& ctx = {});
 void add_stability_command(CLI::App& app, const CommandContext& ctx = {});
 void add_eigvec_command(CLI::App& app, const CommandContext& ctx = {});
 void add_pseudospectrum_command(CLI::App& app, const CommandContext& ctx = {});
+void add_run_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 
 /// Runs one analysis subcommand (spectrum, stability or eigvec) from its words, e.g. {"spectrum", CKPT,

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   apps::add_stability_command(app);
   apps::add_eigvec_command(app);
   apps::add_pseudospectrum_command(app);
+  apps::add_run_command(app);
   apps::add_sweep_command(app);
   try {
     app.parse(argc, argv);

@@ -127,14 +127,14 @@ class LoaderWithoutResultsFile(unittest.TestCase):
                 g.attrs["n"] = np.int64(3)
                 g.attrs["all_converged"] = np.int64(1)
 
-    def test_schema_version_5_is_refused(self):
-        p = self.tmp / "v5.h5"
-        self._minimal(p, 5)
+    def test_schema_version_6_is_refused(self):
+        p = self.tmp / "v6.h5"
+        self._minimal(p, 6)
         with self.assertRaises(cr.SchemaError) as ctx:
             cr.load(p)
         msg = str(ctx.exception)
         self.assertIn(str(p), msg)
-        self.assertRegex(msg, r"version 5\b")
+        self.assertRegex(msg, r"version 6\b")
         self.assertIn(", ".join(map(str, cr.READABLE)), msg)   # says what it reads
         self.assertIn(cr.SUPPORTED, cr.READABLE)
         self.assertIsInstance(ctx.exception, cr.ResultsError)   # SchemaError is a ResultsError

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "analysis/cordsnet_stability.hpp"
+#include "analysis/model_run.hpp"
 #include "analysis/spectrum.hpp"
 #include "apps/allocator.hpp"
 #include "apps/bench/models.hpp"
@@ -53,7 +54,9 @@
 #include "linalg/error.hpp"
 #include "linalg/operators/conv_operator.hpp"
 #include "linalg/solvers/solve.hpp"
+#include "model/cordsnet/cordsnet.hpp"
 #include "model/cordsnet/detect.hpp"
+#include "model/io/images.hpp"
 
 namespace {
 using namespace convdyn;
@@ -73,6 +76,11 @@ struct BenchArgs {
   std::string device = "cpu";
   std::string model;      // "", "r8"
   std::string stability;  // "", "d4"
+  std::string run;        // "", or a CordsNet checkpoint for the model-run throughput rows
+  std::string run_images = "apps/demo/fmnist-t10k-16-images-idx3-ubyte.gz";
+  std::int64_t run_n = 64;
+  std::int64_t run_batch = 16;
+  std::string python = "/usr/bin/python3";
   bool baseline = false;
   bool no_operators = false;
   double tol = 1e-10;
@@ -523,6 +531,47 @@ void run_model_rows(const BenchArgs& a) {
   }
 }
 
+/// `convdyn run`'s throughput on a CordsNet checkpoint and --run-images (repeated up to --run-n), float32, the
+/// release's protocol, no recordings; next to scripts/bench_run_torch.py (the same forward pass in Python torch,
+/// same threads) started from here, and their ratio.
+void run_throughput_rows(const BenchArgs& a) {
+  if (a.run.empty()) return;
+  const model::CordsNet net(model::load_checkpoint(a.run), at::kFloat);
+  at::Tensor imgs = model::read_images(a.run_images);
+  const auto reps = (a.run_n + imgs.size(0) - 1) / imgs.size(0);
+  imgs = imgs.repeat({reps, 1, 1, 1}).narrow(0, 0, a.run_n).contiguous();
+  analysis::RunOptions opt;
+  opt.batch = a.run_batch;
+  const auto plan = analysis::plan_cordsnet_run(net, imgs.sizes(), opt);
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < a.repeat; ++r) {
+    const auto t0 = Clock::now();
+    analysis::run_cordsnet(net, imgs, plan, opt, [](const analysis::RunBatch&) {});
+    best = std::min(best, seconds_since(t0));
+  }
+  const double ours = static_cast<double>(a.run_n) / best;
+  const std::string cmd = fmt::format("{} scripts/bench_run_torch.py '{}' '{}' --n {} --batch {} --threads {} --repeat {}",
+                                      a.python, a.run, a.run_images, a.run_n, plan.batch, at::get_num_threads(), a.repeat);
+  double theirs = std::numeric_limits<double>::quiet_NaN();
+  std::string line;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) line = buf;
+    if (pclose(p) == 0 && line.rfind("images_per_second ", 0) == 0) theirs = std::stod(line.substr(18));
+  }
+  fmt::print("# run {} ({}, images {}x{}x{}, {}, float32, batch {}, {} images, {} threads):\n", a.run,
+             net.depth() > 0 ? fmt::format("CordsNet depth {}", net.depth()) : "?", imgs.size(1), imgs.size(2),
+             imgs.size(3), plan.protocol, plan.batch, a.run_n, at::get_num_threads());
+  fmt::print("| method | images/s | seconds | ratio to python torch |\n|---|---|---|---|\n");
+  fmt::print("| convdyn run | {:.1f} | {:.3f} | {} |\n", ours, best,
+             std::isfinite(theirs) ? fmt::format("{:.2f}", ours / theirs) : "-");
+  if (std::isfinite(theirs))
+    fmt::print("| python torch (scripts/bench_run_torch.py) | {:.1f} | {:.3f} | 1.00 |\n", theirs, a.run_n / theirs);
+  else
+    fmt::print("| python torch (scripts/bench_run_torch.py) | - | - | - |  (`{}` failed: {})\n", cmd,
+               line.empty() ? "no output" : line);
+}
+
 int run_bench(const BenchArgs& a) {
   if (a.threads > 0) at::set_num_threads(a.threads);
   const auto methods = split(a.methods, ',');
@@ -558,6 +607,8 @@ int run_bench(const BenchArgs& a) {
   }
   std::fflush(stdout);
   run_model_rows(a);
+  std::fflush(stdout);
+  run_throughput_rows(a);
   return 0;
 }
 
@@ -595,6 +646,15 @@ int main(int argc, char** argv) {
   app.add_option("--model", a.model, "r8: the whole R8-shaped model (8 areas, k = 10), as `convdyn spectrum --all`");
   app.add_option("--stability", a.stability,
                  "d4: `convdyn stability` on a depth-4 CordsNet of the release's sizes with one image");
+  app.add_option("--run", a.run,
+                 "a CordsNet checkpoint (e.g. apps/demo/cordsnet_fmnist_d4.pth): images per second of `convdyn run` "
+                 "next to the same forward pass in Python torch (scripts/bench_run_torch.py, run from the repository "
+                 "root)");
+  app.add_option("--run-images", a.run_images, "--run: the image file (repeated up to --run-n images)")
+      ->capture_default_str();
+  app.add_option("--run-n", a.run_n, "--run: images per timing")->capture_default_str();
+  app.add_option("--run-batch", a.run_batch, "--run: images per batch")->capture_default_str();
+  app.add_option("--python", a.python, "--run: the interpreter with torch")->capture_default_str();
   app.add_flag("--baseline", a.baseline, "--model/--stability also with the solver as it was (LibTorch conv, sstep 1)");
   app.add_flag("--no-operators", a.no_operators, "skip the per-operator table (only --model/--stability rows)");
   app.add_option("--threads", a.threads, "LibTorch intra-op threads (0 = LibTorch's default)")->capture_default_str();

@@ -227,6 +227,43 @@ void CordsNet::step(std::vector<at::Tensor>& r, const at::Tensor& inp, double al
   }
 }
 
+CordsNet::ImageDrive CordsNet::image_drive(const at::Tensor& inp) const {
+  if (!inp.defined()) return {};
+  CONVDYN_CHECK(inp.dim() == 4 && inp.size(1) == drive_channels_ && inp.size(2) == heights_[0] &&
+                    inp.size(3) == widths_[0],
+                ValueError, "{}: input drive must be [B, {}, {}, {}], got [{}]", path_, drive_channels_, heights_[0],
+                widths_[0], fmt::join(inp.sizes(), ", "));
+  ImageDrive d;
+  d.area0 = at::conv2d(inp, area_area_[0], {}, at::IntArrayRef{strides_[0]}, at::IntArrayRef{1});
+  if (depth() > 1) d.skip = at::conv2d(inp, inp_skip_, {}, at::IntArrayRef{1}, at::IntArrayRef{1});
+  return d;
+}
+
+void CordsNet::step(std::vector<at::Tensor>& r, const ImageDrive& d, double alpha) const {
+  check_states(r);
+  for (std::int64_t l = depth() - 1; l >= 0; --l) {
+    const auto& rl = r[static_cast<std::size_t>(l)];
+    const std::int64_t p = area_conv_[l].size(2) / 2;
+    auto u = at::conv2d(rl, area_conv_[l], {}, at::IntArrayRef{1}, at::IntArrayRef{p});
+    u.add_(bias_[l]);
+    if (l == 0) {
+      if (d.area0.defined()) u.add_(d.area0);
+    } else {
+      at::Tensor x;
+      if (l == 1) {
+        x = at::relu(r[0]);
+        if (d.skip.defined()) x.add_(d.skip);
+      } else if (l % 2 == 0) {
+        x = at::relu(r[l - 1]).add_(at::relu(r[l - 2]));
+      } else {
+        x = at::relu(r[l - 1]).add_(at::conv2d(at::relu(r[l - 2]), skip_area_[(l - 3) / 2], {}, at::IntArrayRef{2}));
+      }
+      u.add_(at::conv2d(x, area_area_[l], {}, at::IntArrayRef{strides_[l]}, at::IntArrayRef{1}));
+    }
+    r[static_cast<std::size_t>(l)] = rl * (1.0 - alpha) + at::relu_(u) * alpha;
+  }
+}
+
 std::vector<at::Tensor> CordsNet::simulate(const at::Tensor& image, int steps_zero, int steps_image,
                                            double alpha) const {
   const auto inp = input_drive(image);

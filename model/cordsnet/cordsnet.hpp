@@ -66,6 +66,16 @@ class CordsNet {
   /// One time step in place (deepest area first). `inp` undefined = zero image (no drive).
   void step(std::vector<at::Tensor>& r, const at::Tensor& inp, double alpha) const;
 
+  /// The image's time-constant terms of a step: area_area[0](inp) and inp_skip(inp) (both undefined for an
+  /// undefined `inp`). step(r, inp, alpha) computes them at every step; a long run computes them once.
+  struct ImageDrive {
+    at::Tensor area0, skip;
+  };
+  ImageDrive image_drive(const at::Tensor& inp) const;
+  /// One time step (deepest area first) with precomputed image terms; the same values as step(r, inp, alpha).
+  /// The tensors of `r` are replaced, never written to, so states shared with other tensors stay intact.
+  void step(std::vector<at::Tensor>& r, const ImageDrive& d, double alpha) const;
+
   /// The release's protocol: `steps_zero` steps with a zero image from the zero state, then `steps_image`
   /// steps with `image`.
   std::vector<at::Tensor> simulate(const at::Tensor& image, int steps_zero = 100, int steps_image = 100,

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <utility>
 
 #include "linalg/error.hpp"
@@ -567,6 +568,103 @@ at::Tensor read_hdf5(const std::string& path, const InputOptions& opt) {
   return finish(path, raw, a.dtype, sel.first, opt);
 }
 
+// ----------------------------------------------------------------------------------------------------------
+// Labels
+// ----------------------------------------------------------------------------------------------------------
+
+constexpr const char* kLabelFormats = "MNIST IDX labels (raw or gzip), NumPy .npy 1-D integers, text integers";
+constexpr std::int64_t kMaxLabels = std::int64_t{1} << 31;
+
+at::Tensor select_labels(const std::string& path, std::vector<std::int64_t> v, const InputOptions& opt) {
+  CONVDYN_CHECK(!v.empty(), ValueError, "{}: holds no labels", path);
+  const Selection sel = select(path, opt, static_cast<std::int64_t>(v.size()));
+  at::Tensor out = at::empty({sel.count}, at::TensorOptions().dtype(at::kLong));
+  std::copy(v.begin() + sel.first, v.begin() + sel.first + sel.count, out.data_ptr<std::int64_t>());
+  return out;
+}
+
+at::Tensor read_idx_labels(const std::string& path, std::uint64_t file_size, const InputOptions& opt) {
+  GzFile g(gzopen(path.c_str(), "rb"));
+  CONVDYN_CHECK(g.f != nullptr, IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+  std::array<unsigned char, 8> head{};
+  CONVDYN_CHECK(gz_read(path, g.f, head.data(), 8) == 8, IoError, "{}: truncated IDX header", path);
+  CONVDYN_CHECK(head[0] == 0 && head[1] == 0 && head[2] == 0x08 && head[3] == 1, ValueError,
+                "{}: not an IDX label file (magic {:02x}{:02x}{:02x}{:02x}; expected 00000801, uint8 [N])", path,
+                head[0], head[1], head[2], head[3]);
+  const std::uint64_t n = std::uint64_t{head[4]} << 24 | std::uint64_t{head[5]} << 16 | std::uint64_t{head[6]} << 8 |
+                          std::uint64_t{head[7]};
+  CONVDYN_CHECK(n <= file_size * kMaxDeflateRatio, IoError,
+                "{}: truncated or corrupt: the IDX header claims {} labels, more than the file can hold", path, n);
+  std::vector<unsigned char> raw(n);
+  const auto got = gz_read(path, g.f, raw.data(), n);
+  CONVDYN_CHECK(got == n, IoError, "{}: truncated: the IDX header claims {} labels, the data holds {}", path, n, got);
+  return select_labels(path, std::vector<std::int64_t>(raw.begin(), raw.end()), opt);
+}
+
+at::Tensor read_npy_labels(const std::string& path, std::uint64_t file_size, const InputOptions& opt) {
+  std::ifstream f(path, std::ios::binary);
+  CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+  std::array<unsigned char, 12> pre{};
+  CONVDYN_CHECK(file_size >= 10, IoError, "{}: truncated .npy header ({} bytes)", path, file_size);
+  read_exact(path, f, pre.data(), 10);
+  const int major = pre[6];
+  CONVDYN_CHECK(major >= 1 && major <= 3, IoError, "{}: unsupported .npy format version {}", path, major);
+  std::uint64_t header_len = pre[8] | (pre[9] << 8), data_offset = 10;
+  if (major >= 2) {
+    CONVDYN_CHECK(file_size >= 12, IoError, "{}: truncated .npy header ({} bytes)", path, file_size);
+    read_exact(path, f, pre.data() + 10, 2);
+    header_len |= std::uint64_t{pre[10]} << 16 | std::uint64_t{pre[11]} << 24;
+    data_offset = 12;
+  }
+  CONVDYN_CHECK(header_len <= file_size - data_offset && header_len <= (1u << 20), IoError,
+                "{}: truncated .npy header", path);
+  std::string text(header_len, '\0');
+  read_exact(path, f, text.data(), header_len);
+  data_offset += header_len;
+  const NpyHeader h = NpyHeaderParser(path, text).parse();
+  CONVDYN_CHECK(!h.descr_is_list && h.descr.find('O') == std::string::npos, IoError,
+                "{}: .npy labels must be a plain integer array (dtype '{}')", path, h.descr);
+  CONVDYN_CHECK(h.shape.size() == 1, ValueError, "{}: labels of shape {}; expected a 1-D array [N]", path,
+                shape_str(h.shape));
+  const std::string& d = h.descr;
+  const char order = d.empty() ? '\0' : d[0];
+  const std::string code = (order == '<' || order == '>' || order == '|' || order == '=') ? d.substr(1) : d;
+  static const std::map<std::string, std::pair<at::ScalarType, int>> kTypes = {
+      {"u1", {at::kByte, 1}}, {"i1", {at::kChar, 1}}, {"i2", {at::kShort, 2}},
+      {"i4", {at::kInt, 4}},  {"i8", {at::kLong, 8}}};
+  auto t = kTypes.find(code);
+  CONVDYN_CHECK(t != kTypes.end() && order != '>', IoError,
+                "{}: unsupported .npy label dtype '{}' (accepted: little-endian uint8, int8, int16, int32, int64)",
+                path, d);
+  const std::int64_t n = h.shape[0];
+  CONVDYN_CHECK(n >= 0 && n < kMaxLabels, IoError, "{}: {} labels is out of range", path, n);
+  const std::uint64_t bytes = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(t->second.second);
+  CONVDYN_CHECK(bytes <= file_size - data_offset, IoError, "{}: truncated: the header claims {} labels", path, n);
+  at::Tensor raw = at::empty({n}, at::TensorOptions().dtype(t->second.first));
+  read_exact(path, f, raw.data_ptr(), bytes);
+  raw = raw.to(at::kLong);
+  const std::int64_t* p = raw.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> v(p, p + n);
+  for (std::int64_t i = 0; i < n; ++i)
+    CONVDYN_CHECK(v[i] >= 0, ValueError, "{}: label {} is {}; labels must be >= 0", path, i, v[i]);
+  return select_labels(path, std::move(v), opt);
+}
+
+at::Tensor read_text_labels(const std::string& path, const InputOptions& opt) {
+  std::ifstream f(path);
+  CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+  std::vector<std::int64_t> v;
+  std::string word;
+  while (f >> word) {
+    CONVDYN_CHECK(word.size() <= 18 && std::all_of(word.begin(), word.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }),
+                  ValueError, "{}: label {} is '{}'; expected a non-negative integer (formats: {})", path, v.size(),
+                  word.substr(0, 40), kLabelFormats);
+    v.push_back(std::stoll(word));
+    CONVDYN_CHECK(static_cast<std::int64_t>(v.size()) < kMaxLabels, IoError, "{}: too many labels", path);
+  }
+  return select_labels(path, std::move(v), opt);
+}
+
 }  // namespace
 
 at::Tensor read_images(const std::string& path, const InputOptions& opt) {
@@ -595,6 +693,32 @@ at::Tensor read_images(const std::string& path, const InputOptions& opt) {
     return read_idx(path, file_size, false, opt);
   throw IoError(fmt::format("{}: unknown file format (first bytes {}); accepted: {}", path, hex_bytes(head, 8),
                             kAccepted));
+}
+
+at::Tensor read_labels(const std::string& path, const InputOptions& opt) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  CONVDYN_CHECK(fs::exists(path, ec), IoError, "{}: no such file", path);
+  CONVDYN_CHECK(!fs::is_directory(path, ec), IoError, "{}: is a directory, not a label file", path);
+  const std::uint64_t file_size = fs::file_size(path, ec);
+  CONVDYN_CHECK(!ec, IoError, "{}: cannot read file size ({})", path, ec.message());
+  CONVDYN_CHECK(file_size > 0, IoError, "{}: file is empty (accepted formats: {})", path, kLabelFormats);
+  check_options(path, opt);
+  std::string head(4, '\0');
+  {
+    std::ifstream f(path, std::ios::binary);
+    f.read(head.data(), 4);
+    head.resize(static_cast<std::size_t>(f.gcount()));
+  }
+  if (head.compare(0, 4, "\x93NUM", 4) == 0) return read_npy_labels(path, file_size, opt);
+  if (head.size() >= 2 && head.compare(0, 2, "\x1f\x8b", 2) == 0) return read_idx_labels(path, file_size, opt);
+  if (head.size() == 4 && head[0] == 0 && head[1] == 0) return read_idx_labels(path, file_size, opt);
+  const bool text = std::all_of(head.begin(), head.end(), [](char c) {
+    return std::isprint(static_cast<unsigned char>(c)) || std::isspace(static_cast<unsigned char>(c));
+  });
+  CONVDYN_CHECK(text, IoError, "{}: unknown label file format (first bytes {}); accepted: {}", path, hex_bytes(head, 4),
+                kLabelFormats);
+  return read_text_labels(path, opt);
 }
 
 std::string describe_normalisation(const InputOptions& opt) {

@@ -1,4 +1,5 @@
-// Image inputs for CordsNet simulations: NumPy .npy, HDF5 and MNIST IDX files as float64 [N, C, H, W].
+// Image inputs for model runs and stability analyses: NumPy .npy, HDF5 and MNIST IDX files as float64
+// [N, C, H, W], and their class labels.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -46,5 +47,14 @@ at::Tensor read_images(const std::string& path, const InputOptions& opt = {});
 /// "uint8 pixels divided by 255, float pixels unchanged; then (x - mean[c]) / std[c] with mean=[0.5],
 /// std=[0.25]".
 std::string describe_normalisation(const InputOptions& opt);
+
+/// Class labels as an int64 [N] tensor (N = min(limit, labels - offset), the same selection as read_images
+/// with the same `limit` and `offset`; scale/mean/std are ignored) from
+///  - an MNIST IDX label file (magic 0x00000801, big-endian N, uint8), raw or gzip;
+///  - a NumPy .npy 1-D integer array (uint8, int16, int32, int64, uint16, uint32; little-endian);
+///  - a text file of whitespace-separated non-negative integers.
+/// Recognised from the content. Errors are one line starting with `path` (IoError: unreadable, unknown
+/// format, truncated; ValueError: wrong rank, a negative or non-integer label, offset out of range).
+at::Tensor read_labels(const std::string& path, const InputOptions& opt = {});
 
 }  // namespace convdyn::model

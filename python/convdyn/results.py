@@ -1,4 +1,4 @@
-"""convdyn.results: load a convdyn results file (HDF5, schema versions 1 to 3, docs/results-format.md) into
+"""convdyn.results: load a convdyn results file (HDF5, schema versions 1 to 5, docs/results-format.md) into
 numpy + dataclasses.
 
     import convdyn.results as cr
@@ -6,8 +6,11 @@ numpy + dataclasses.
     lam = res.layers["area_conv.0"].eigenvalues    # complex128, best first (order given by `.which`)
     st = res.stability                              # None, or Stability (`convdyn stability --out/--append`)
     st.areas["area_conv.0"].margin, st.areas["area_conv.0"].inputs[1].spectral_radius
+    run = res.run                                   # None, or Run (`convdyn run --out`): logits, predictions
+    r0 = run.recorded["area_conv.0"].read(images=slice(0, 4))   # recorded activity, read on demand
 
-Everything is read into memory and the file is closed before `load` returns. Files with another
+Everything is read into memory and the file is closed before `load` returns, except the recorded activity
+of `convdyn run --record` (possibly tens of GB), which `Recording.read` reads a slice at a time. Files with another
 `schema_version` raise `SchemaError`; anything else that is not a readable convdyn results file
 (missing, not HDF5, truncated, no `schema_version` or `/layers`) raises `ResultsError`, always naming
 the file. `SchemaError` is a subclass of `ResultsError`.
@@ -24,11 +27,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-SUPPORTED = 4
+SUPPORTED = 5
 """The results schema version convdyn writes now (docs/results-format.md)."""
-READABLE = (1, 2, 3, 4)
+READABLE = (1, 2, 3, 4, 5)
 """The schema versions this loader reads: version 2 only added attributes (`message`) and a stop reason, version 3
-the datasets `condition` and `error_bound`."""
+the datasets `condition` and `error_bound`, version 4 pseudospectra and transient growth, version 5 `/run`."""
 
 ROOT_ATTRS = ("schema_version", "convdyn_version", "checkpoint", "checkpoint_sha256", "architecture",
               "command_line", "created_utc")
@@ -277,6 +280,43 @@ class Stability:
                 f"areas={ {k: a.verdict for k, a in self.areas.items()} })")
 
 
+RUN_ATTRS = ("protocol", "images", "normalisation", "n_images", "steps", "classes", "seconds", "images_per_second",
+             "accuracy", "correct")
+
+
+@dataclass
+class Recording:
+    """One recorded layer of `convdyn run --record`: `/run/<name>`, float32 [N, T, C, H, W]; index 0 along T is
+    the protocol's step `first_step` (1-based). Not read by `load`: `read` reads the images and steps asked for."""
+    path: str
+    name: str
+    shape: tuple
+    first_step: int
+
+    def read(self, images=slice(None), steps=slice(None)) -> np.ndarray:
+        """The activity [images, steps, C, H, W] (numpy float32); `images`/`steps` are slices or index arrays."""
+        import h5py
+        with h5py.File(self.path, "r") as f:
+            return np.asarray(f["run"][self.name][images, steps])
+
+
+@dataclass
+class Run:
+    """The `/run` group written by `convdyn run --out` (schema 5)."""
+    logits: np.ndarray                     # float64 [N, T, classes], at every image step
+    predictions: np.ndarray                # int64 [N]: argmax of the last step's logits
+    labels: Optional[np.ndarray] = None    # int64 [N] with --labels
+    accuracy: Optional[float] = None
+    protocol: Optional[str] = None
+    steps: Optional[int] = None
+    recorded: Dict[str, Recording] = field(default_factory=dict)
+    attrs: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self):
+        return (f"Run({self.logits.shape[0]} images, {self.steps} steps, accuracy={self.accuracy}, "
+                f"recorded={list(self.recorded)})")
+
+
 @dataclass
 class Results:
     """A whole results file."""
@@ -290,11 +330,13 @@ class Results:
     created_utc: Optional[str] = None
     layers: Dict[str, LayerSpectrum] = field(default_factory=dict)
     stability: Optional[Stability] = None         # None when the file has no /stability group
+    run: Optional[Run] = None                     # None when the file has no /run group (`convdyn run --out`)
     attrs: Dict[str, Any] = field(default_factory=dict, repr=False)   # every root attribute, normalised
 
     def __repr__(self):
         return (f"Results({self.path!r}, schema {self.schema_version}, {self.architecture!r}, "
-                f"layers={list(self.layers)}, stability={'yes' if self.stability is not None else 'no'})")
+                f"layers={list(self.layers)}, stability={'yes' if self.stability is not None else 'no'}, "
+                f"run={'yes' if self.run is not None else 'no'})")
 
 
 def _is_repository(d: Path) -> bool:
@@ -468,7 +510,8 @@ def _layer_groups(path: str, layers, prefix: str = ""):
         if "eigenvalues" in item or not any(isinstance(item[k], h5py.Group) for k in item.keys()):
             out.append((name, item))
         out.extend(_layer_groups(path, {k: item[k] for k in item.keys()
-                                        if isinstance(item[k], h5py.Group) and k != "eigenvectors"}, name + "/"))
+                                        if isinstance(item[k], h5py.Group) and k not in ("eigenvectors", "pseudospectrum")},
+                                        name + "/"))
     return out
 
 
@@ -712,10 +755,40 @@ def _read_results(path: str, node, vectors: bool, where: str = "") -> Results:
         raise ResultsError(f"{at}: /stability is not a group")
     else:
         stability = _read_stability(at, node["stability"])
+    run = None
+    if "run" in node:
+        if not isinstance(node["run"], h5py.Group):
+            raise ResultsError(f"{at}: /run is not a group")
+        run = _read_run(path, at, node["run"])
     known = {a: (root.get(a) if a == "schema_version" or root.get(a) is None else str(root.get(a)))
              for a in ROOT_ATTRS}
     known["schema_version"] = version
-    return Results(path=path, layers=layers, stability=stability, attrs=root, **known)
+    return Results(path=path, layers=layers, stability=stability, run=run, attrs=root, **known)
+
+
+def _read_run(path: str, at: str, group) -> Run:
+    attrs = {k: _normalise(v) for k, v in group.attrs.items()}
+    for name in ("logits", "predictions"):
+        if name not in group:
+            raise ResultsError(f"{at}: /run has no '{name}' dataset")
+    logits = np.asarray(group["logits"][()], dtype=np.float64)
+    predictions = np.asarray(group["predictions"][()], dtype=np.int64)
+    if logits.ndim != 3 or predictions.shape != (logits.shape[0],):
+        raise ResultsError(f"{at}: /run/logits {logits.shape} and /run/predictions {predictions.shape} do not match")
+    labels = np.asarray(group["labels"][()], dtype=np.int64) if "labels" in group else None
+    names = [n for n in str(attrs.get("recorded") or "").split(",") if n]
+    recorded = {}
+    for n in names:
+        if n not in group:
+            raise ResultsError(f"{at}: /run lists recorded layer '{n}' but has no dataset /run/{n}")
+        ds = group[n]
+        recorded[n] = Recording(path=path, name=n, shape=tuple(ds.shape),
+                                first_step=int(_normalise(ds.attrs.get("first_step", 1))))
+    acc = attrs.get("accuracy")
+    steps = attrs.get("steps")
+    return Run(logits=logits, predictions=predictions, labels=labels, accuracy=None if acc is None else float(acc),
+               protocol=None if attrs.get("protocol") is None else str(attrs["protocol"]),
+               steps=None if steps is None else int(steps), recorded=recorded, attrs=attrs)
 
 
 # --- merged sweep files (`convdyn sweep merge`) ---------------------------------------------------------------

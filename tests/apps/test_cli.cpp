@@ -39,7 +39,7 @@ void expect_one_line_error(const std::string& args, const std::string& needle) {
 }  // namespace
 
 TEST(Cli, HelpExplainsEveryCommand) {
-  for (const char* c : {"", "inspect ", "spectrum ", "stability ", "pseudospectrum "}) {
+  for (const char* c : {"", "inspect ", "spectrum ", "stability ", "pseudospectrum ", "run "}) {
     const CliRun r = run_cli(std::string(c) + "--help");
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << c << r.out;
@@ -51,6 +51,9 @@ TEST(Cli, HelpExplainsEveryCommand) {
   EXPECT_NE(ps.find("Needs the dense size"), std::string::npos) << ps;
   EXPECT_NE(ps.find("numerical abscissa omega(W)"), std::string::npos) << ps;
   EXPECT_NE(run_cli("--help").out.find("pseudospectrum"), std::string::npos);
+  const auto run = run_cli("run --help").out;
+  EXPECT_NE(run.find("--record"), std::string::npos) << run;
+  EXPECT_NE(run.find("deepest first"), std::string::npos) << run;
 }
 
 TEST(Cli, InspectListsTheRecurrentOperators) {

@@ -81,7 +81,7 @@ def test_condition_numbers_equal_cli(demo, cli, tmp_path):
     s.to_hdf5(tmp_path / "py.h5")
     assert_same_file(tmp_path / "cli.h5", tmp_path / "py.h5", groups=("layers",))
     res = convdyn.results.load(str(tmp_path / "cli.h5"))
-    assert res.schema_version == 4
+    assert res.schema_version == 5
     for name, L in res.layers.items():
         assert L.eigenvectors is None and (L.condition >= 1 - 1e-12).all(), name
         np.testing.assert_array_equal(L.error_bound, L.condition * L.residuals)

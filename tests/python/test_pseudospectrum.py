@@ -67,7 +67,9 @@ def test_appends_to_a_spectrum_file_and_refuses_a_second(tmp_path, cli):
     out = tmp_path / "r.h5"
     cli("spectrum", CKPT, "--layer", "area_conv.3", "--k", "4", "--quiet", "--out", out)
     cli("pseudospectrum", CKPT, "--layer", "area_conv.3", "--grid", "6", "--quiet", "--out", out, "--append")
-    L = convdyn.results.load(out).layers["area_conv.3"]
+    layers = convdyn.results.load(out).layers
+    assert list(layers) == ["area_conv.3"]        # the pseudospectrum subgroup is not a layer of its own
+    L = layers["area_conv.3"]
     assert L.method == "krylov-schur" and len(L.eigenvalues) == 4   # the spectrum is kept
     assert L.pseudospectrum.sigma_min.shape == (6, 6)
     p = cli("pseudospectrum", CKPT, "--layer", "area_conv.3", "--grid", "6", "--quiet", "--out", out, "--append",

@@ -1,0 +1,188 @@
+#include "analysis/model_run.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "linalg/error.hpp"
+
+namespace convdyn::analysis {
+
+namespace {
+
+std::string area_name(std::int64_t l) { return fmt::format("area_conv.{}", l); }
+
+/// Areas to record, in model order, from names or "all"; ValueError naming the valid ones.
+std::vector<std::int64_t> recorded_areas(const model::CordsNet& net, const std::vector<std::string>& names) {
+  std::vector<std::string> valid;
+  for (std::int64_t l = 0; l < net.depth(); ++l) valid.push_back(area_name(l));
+  std::set<std::int64_t> areas;
+  for (const auto& n : names) {
+    if (n == "all") {
+      for (std::int64_t l = 0; l < net.depth(); ++l) areas.insert(l);
+      continue;
+    }
+    const auto it = std::find(valid.begin(), valid.end(), n);
+    CONVDYN_CHECK(it != valid.end(), ValueError, "{}: no area '{}' to record (areas: {}, or all)", net.path(), n,
+                  fmt::join(valid, ", "));
+    areas.insert(static_cast<std::int64_t>(it - valid.begin()));
+  }
+  return {areas.begin(), areas.end()};
+}
+
+}  // namespace
+
+std::uint64_t RunPlan::recorded_bytes() const {
+  std::uint64_t b = 0;
+  for (const auto& r : recorded) b += r.bytes_per_image();
+  return b * static_cast<std::uint64_t>(images);
+}
+
+RunPlan plan_cordsnet_run(const model::CordsNet& net, at::IntArrayRef image_shape, const RunOptions& opt) {
+  const auto& p = opt.cordsnet;
+  CONVDYN_CHECK(p.image_steps >= 1, ValueError, "{} image steps: a run needs at least one", p.image_steps);
+  CONVDYN_CHECK(p.spontaneous_steps >= 0, ValueError, "{} blank steps: must be >= 0", p.spontaneous_steps);
+  CONVDYN_CHECK(p.alpha > 0 && p.alpha <= 1, ValueError, "alpha = {}: must be in (0, 1]", p.alpha);
+  CONVDYN_CHECK(opt.batch >= 1, ValueError, "batch = {}: must be >= 1", opt.batch);
+  CONVDYN_CHECK(net.has_readout(), ValueError, "{}: no 'out_fc' weight: this checkpoint has no readout to run",
+                net.path());
+  CONVDYN_CHECK(image_shape.size() == 4, ValueError, "images must be [N, C, H, W], got [{}]",
+                fmt::join(image_shape, ", "));
+  net.check_image(image_shape);
+  RunPlan plan;
+  plan.protocol = fmt::format("CordsNet: {} blank steps from the zero state, then {} image steps, alpha {}",
+                              p.spontaneous_steps, p.image_steps, p.alpha);
+  plan.images = image_shape[0];
+  plan.steps = p.image_steps;
+  plan.classes = net.logits(net.zero_state(1)).size(1);
+  std::uint64_t per_image = 0;
+  for (auto l : recorded_areas(net, opt.record)) {
+    RecordedLayer r{area_name(l), net.channels()[l], net.heights()[l], net.widths()[l], 1, p.image_steps};
+    per_image += r.bytes_per_image();
+    plan.recorded.push_back(r);
+  }
+  const auto fit = per_image == 0 ? opt.batch : static_cast<std::int64_t>(std::max<std::uint64_t>(1, opt.max_batch_bytes / per_image));
+  plan.batch = std::max<std::int64_t>(1, std::min({opt.batch, fit, plan.images}));
+  return plan;
+}
+
+void run_cordsnet(const model::CordsNet& net, const at::Tensor& images, const RunPlan& plan, const RunOptions& opt,
+                  const std::function<void(const RunBatch&)>& sink) {
+  CONVDYN_CHECK(images.dim() == 4 && images.size(0) == plan.images, ValueError,
+                "run_cordsnet: {} images given for a plan of {}", images.dim() == 4 ? images.size(0) : 0, plan.images);
+  at::NoGradGuard no_grad;
+  const auto& p = opt.cordsnet;
+  const auto t0 = std::chrono::steady_clock::now();
+  // The blank phase is the same for every image: once, batch 1.
+  auto spontaneous = net.zero_state(1);
+  const model::CordsNet::ImageDrive blank;
+  for (int t = 0; t < p.spontaneous_steps; ++t) net.step(spontaneous, blank, p.alpha);
+  std::vector<std::int64_t> areas;
+  for (const auto& r : plan.recorded) areas.push_back(std::stoll(r.name.substr(r.name.find('.') + 1)));
+
+  for (std::int64_t first = 0; first < plan.images; first += plan.batch) {
+    const std::int64_t b = std::min(plan.batch, plan.images - first);
+    const auto drive = net.image_drive(net.input_drive(images.narrow(0, first, b)));
+    std::vector<at::Tensor> r;
+    for (const auto& s : spontaneous) r.push_back(s.expand({b, s.size(1), s.size(2), s.size(3)}));
+    RunBatch out;
+    out.first = first;
+    out.logits = at::empty({b, plan.steps, plan.classes}, at::TensorOptions().dtype(at::kDouble));
+    for (const auto& rec : plan.recorded)
+      out.recorded.push_back(
+          at::empty({b, plan.steps, rec.channels, rec.height, rec.width}, at::TensorOptions().dtype(at::kFloat)));
+    for (std::int64_t t = 0; t < plan.steps; ++t) {
+      net.step(r, drive, p.alpha);
+      out.logits.select(1, t).copy_(net.logits(r));
+      for (std::size_t i = 0; i < areas.size(); ++i)
+        out.recorded[i].select(1, t).copy_(r[static_cast<std::size_t>(areas[i])]);
+    }
+    sink(out);
+    if (opt.progress) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const auto done = first + b;
+      opt.progress(fmt::format("run: {}/{} images, {:.1f} images/s{}", done, plan.images, done / std::max(s, 1e-9),
+                               done < plan.images
+                                   ? fmt::format(", about {:.0f} s left", s / done * (plan.images - done))
+                                   : std::string()));
+    }
+  }
+}
+
+struct RunWriter::Impl {
+  ResultsGroup group;
+  ResultsArray logits;
+  std::vector<ResultsArray> recorded;
+  RunPlan plan;
+  at::Tensor labels, predictions;
+  std::int64_t written = 0;
+};
+
+RunWriter::RunWriter(ResultsWriter& out, const RunPlan& plan, const at::Tensor& labels, const std::string& images,
+                     const std::string& normalisation) {
+  CONVDYN_CHECK(!labels.defined() || (labels.dim() == 1 && labels.size(0) == plan.images), ValueError,
+                "{} labels for {} images", labels.defined() ? labels.numel() : 0, plan.images);
+  auto g = out.group("run");
+  g.attr("protocol", plan.protocol);
+  g.attr("images", images);
+  g.attr("normalisation", normalisation);
+  g.attr("n_images", static_cast<long long>(plan.images));
+  g.attr("steps", static_cast<long long>(plan.steps));
+  g.attr("classes", static_cast<long long>(plan.classes));
+  std::vector<std::string> names;
+  for (const auto& r : plan.recorded) names.push_back(r.name);
+  g.attr("recorded", fmt::format("{}", fmt::join(names, ",")));
+  auto logits = g.array("logits", ResultsArray::Type::Float64, {plan.images, plan.steps, plan.classes});
+  std::vector<ResultsArray> rec;
+  for (const auto& r : plan.recorded) {
+    auto a = g.array(r.name.c_str(), ResultsArray::Type::Float32, {plan.images, r.steps, r.channels, r.height, r.width});
+    a.attr("first_step", static_cast<long long>(r.first_step));
+    rec.push_back(std::move(a));
+  }
+  impl_ = std::make_unique<Impl>(Impl{std::move(g), std::move(logits), std::move(rec), plan, labels,
+                                      at::empty({plan.images}, at::TensorOptions().dtype(at::kLong)), 0});
+}
+
+RunWriter::~RunWriter() = default;
+
+void RunWriter::write(const RunBatch& b) {
+  auto& m = *impl_;
+  const std::int64_t n = b.logits.size(0);
+  CONVDYN_CHECK(b.first == m.written && b.recorded.size() == m.recorded.size(), ValueError,
+                "run results: batch at image {} out of order (expected {})", b.first, m.written);
+  const auto logits = b.logits.contiguous();
+  m.logits.write(b.first, n, logits.data_ptr<double>());
+  for (std::size_t i = 0; i < m.recorded.size(); ++i) {
+    const auto r = b.recorded[i].contiguous();
+    m.recorded[i].write(b.first, n, r.data_ptr<float>());
+  }
+  m.predictions.narrow(0, b.first, n).copy_(logits.select(1, logits.size(1) - 1).argmax(1));
+  m.written += n;
+}
+
+RunSummary RunWriter::finish(double seconds) {
+  auto& m = *impl_;
+  CONVDYN_CHECK(m.written == m.plan.images, ValueError, "run results: {} of {} images written", m.written, m.plan.images);
+  RunSummary s;
+  s.seconds = seconds;
+  s.predictions = m.predictions;
+  auto p = m.group.array("predictions", ResultsArray::Type::Int64, {m.plan.images}, 0);
+  p.write(0, m.plan.images, m.predictions.data_ptr<std::int64_t>());
+  m.group.attr("seconds", seconds);
+  m.group.attr("images_per_second", seconds > 0 ? m.plan.images / seconds : 0.0);
+  if (m.labels.defined()) {
+    const auto labels = m.labels.to(at::kLong).contiguous();
+    auto l = m.group.array("labels", ResultsArray::Type::Int64, {m.plan.images}, 0);
+    l.write(0, m.plan.images, labels.data_ptr<std::int64_t>());
+    s.correct = m.predictions.eq(labels).sum().item<std::int64_t>();
+    s.accuracy = static_cast<double>(s.correct) / static_cast<double>(m.plan.images);
+    m.group.attr("accuracy", *s.accuracy);
+    m.group.attr("correct", static_cast<long long>(s.correct));
+  }
+  return s;
+}
+
+}  // namespace convdyn::analysis
