@@ -10,6 +10,7 @@
 #include "analysis/convrnn_operators.hpp"
 #include "analysis/results.hpp"
 #include "analysis/verdict.hpp"
+#include "model/convrnn/network.hpp"
 #include "linalg/eig_result.hpp"
 #include "linalg/solvers/krylov_schur.hpp"
 
@@ -57,6 +58,14 @@ struct ConvRNNStabilityReport {
 /// any is, else STABLE. Each layer is judged on its own (the zoo's feed-forward path and rgc feedback are
 /// not linearised jointly).
 ConvRNNStabilityReport analyse_convrnn_stability(const model::ConvRNNModel& zoo, const ConvRNNStabilityOptions& opt);
+
+/// The whole network's verdict (docs/convrnn-network.md §6): its state map's fixed point under the constant
+/// `image` [1, 3, H, W] (normalised) from rest, then rho of the joint Jacobian with its error bound and ||J||_2,
+/// by the same rule as a cell layer; one entry "network" (cell "network"), drive = `image_name`. Unlike the
+/// per-layer analysis, the feed-forward path and rgc's feedback edges are linearised jointly.
+ConvRNNStabilityReport analyse_zoo_network_stability(const model::ConvRNNNetwork& net, const at::Tensor& image,
+                                                     const std::string& image_name,
+                                                     const ConvRNNStabilityOptions& opt);
 
 /// Writes /stability for a zoo model (see docs/results-format.md).
 void write_convrnn_stability(ResultsWriter& out, const ConvRNNStabilityReport& report);

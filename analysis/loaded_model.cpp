@@ -34,8 +34,12 @@ LoadedModel load_model(const std::string& path, const LoadModelOptions& opt) {
     if (!opt.size.empty()) zo.size = std::make_pair(opt.size[0], opt.size[1]);
     zo.dtype = opt.cell_dtype;
     m.kind = ModelKind::ConvRNN;
-    m.convrnn = model::load_convrnn(m.ckpt, zo);
     m.net.path = path;
+    if (!opt.zoo_cells) {
+      m.net.architecture = "ConvRNN zoo";
+      return m;
+    }
+    m.convrnn = model::load_convrnn(m.ckpt, zo);
     m.net.architecture =
         fmt::format("ConvRNN zoo ({}, {} cell layers)", m.convrnn->family, m.convrnn->layers.size());
     return m;

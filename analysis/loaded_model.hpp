@@ -22,6 +22,9 @@ struct LoadModelOptions {
   std::vector<std::int64_t> size;          ///< H, W: grid of the generic kernels, or of every zoo cell layer
   std::vector<std::string> generic_keys;   ///< kernels to build layers from when the architecture is not known
   c10::ScalarType cell_dtype = c10::ScalarType::Double;  ///< of a zoo model's cells
+  /// Build a zoo model's cells at the known geometry (LoadedModel::convrnn). false: only recognise the zoo
+  /// checkpoint (kind ConvRNN, convrnn unset), for callers that build the cells at other sizes (the network).
+  bool zoo_cells = true;
 };
 
 struct LoadedModel {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <set>
 
 #include "linalg/error.hpp"
@@ -35,6 +36,34 @@ std::vector<std::int64_t> recorded_areas(const model::CordsNet& net, const std::
 
 }  // namespace
 
+namespace {
+std::int64_t fit_batch(const RunPlan& plan, const RunOptions& opt) {
+  std::uint64_t per_image = 0;
+  for (const auto& r : plan.recorded) per_image += r.bytes_per_image();
+  const auto fit = per_image == 0 ? opt.batch
+                                  : static_cast<std::int64_t>(std::max<std::uint64_t>(1, opt.max_batch_bytes / per_image));
+  return std::max<std::int64_t>(1, std::min({opt.batch, fit, plan.images}));
+}
+
+/// A batch's output buffers: logits [b, T, classes] float64, each recording [b, T_l, C, H, W] float32.
+RunBatch empty_batch(const RunPlan& plan, std::int64_t first, std::int64_t b) {
+  RunBatch out;
+  out.first = first;
+  out.logits = at::empty({b, plan.steps, plan.classes}, at::TensorOptions().dtype(at::kDouble));
+  for (const auto& rec : plan.recorded)
+    out.recorded.push_back(
+        at::empty({b, rec.steps, rec.channels, rec.height, rec.width}, at::TensorOptions().dtype(at::kFloat)));
+  return out;
+}
+
+void report(const RunOptions& opt, std::chrono::steady_clock::time_point t0, std::int64_t done, std::int64_t total) {
+  if (!opt.progress) return;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  opt.progress(fmt::format("run: {}/{} images, {:.1f} images/s{}", done, total, done / std::max(s, 1e-9),
+                           done < total ? fmt::format(", about {:.0f} s left", s / done * (total - done)) : std::string()));
+}
+}  // namespace
+
 std::uint64_t RunPlan::recorded_bytes() const {
   std::uint64_t b = 0;
   for (const auto& r : recorded) b += r.bytes_per_image();
@@ -58,14 +87,9 @@ RunPlan plan_cordsnet_run(const model::CordsNet& net, at::IntArrayRef image_shap
   plan.images = image_shape[0];
   plan.steps = p.image_steps;
   plan.classes = net.logits(net.zero_state(1)).size(1);
-  std::uint64_t per_image = 0;
-  for (auto l : recorded_areas(net, opt.record)) {
-    RecordedLayer r{area_name(l), net.channels()[l], net.heights()[l], net.widths()[l], 1, p.image_steps};
-    per_image += r.bytes_per_image();
-    plan.recorded.push_back(r);
-  }
-  const auto fit = per_image == 0 ? opt.batch : static_cast<std::int64_t>(std::max<std::uint64_t>(1, opt.max_batch_bytes / per_image));
-  plan.batch = std::max<std::int64_t>(1, std::min({opt.batch, fit, plan.images}));
+  for (auto l : recorded_areas(net, opt.record))
+    plan.recorded.push_back({area_name(l), net.channels()[l], net.heights()[l], net.widths()[l], 0, p.image_steps});
+  plan.batch = fit_batch(plan, opt);
   return plan;
 }
 
@@ -88,12 +112,7 @@ void run_cordsnet(const model::CordsNet& net, const at::Tensor& images, const Ru
     const auto drive = net.image_drive(net.input_drive(images.narrow(0, first, b)));
     std::vector<at::Tensor> r;
     for (const auto& s : spontaneous) r.push_back(s.expand({b, s.size(1), s.size(2), s.size(3)}));
-    RunBatch out;
-    out.first = first;
-    out.logits = at::empty({b, plan.steps, plan.classes}, at::TensorOptions().dtype(at::kDouble));
-    for (const auto& rec : plan.recorded)
-      out.recorded.push_back(
-          at::empty({b, plan.steps, rec.channels, rec.height, rec.width}, at::TensorOptions().dtype(at::kFloat)));
+    RunBatch out = empty_batch(plan, first, b);
     for (std::int64_t t = 0; t < plan.steps; ++t) {
       net.step(r, drive, p.alpha);
       out.logits.select(1, t).copy_(net.logits(r));
@@ -101,15 +120,139 @@ void run_cordsnet(const model::CordsNet& net, const at::Tensor& images, const Ru
         out.recorded[i].select(1, t).copy_(r[static_cast<std::size_t>(areas[i])]);
     }
     sink(out);
-    if (opt.progress) {
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const auto done = first + b;
-      opt.progress(fmt::format("run: {}/{} images, {:.1f} images/s{}", done, plan.images, done / std::max(s, 1e-9),
-                               done < plan.images
-                                   ? fmt::format(", about {:.0f} s left", s / done * (plan.images - done))
-                                   : std::string()));
-    }
+    report(opt, t0, first + b, plan.images);
   }
+}
+
+
+RunPlan plan_zoo_run(const model::ConvRNNNetwork& net, at::IntArrayRef image_shape, const RunOptions& opt,
+                     const std::string& checkpoint_path) {
+  const auto& z = opt.zoo;
+  CONVDYN_CHECK(opt.batch >= 1, ValueError, "batch = {}: must be >= 1", opt.batch);
+  CONVDYN_CHECK(image_shape.size() == 4 && image_shape[1] == 3 && image_shape[2] == net.image_height() &&
+                    image_shape[3] == net.image_width(),
+                ValueError, "images must be [N, 3, {}, {}] for this network, got [{}]", net.image_height(),
+                net.image_width(), fmt::join(image_shape, ", "));
+  net.check_readout();
+  auto pres = model::default_presentation(net.model().depth, checkpoint_path);
+  if (z.constant) {
+    CONVDYN_CHECK(z.times.has_value(), ValueError, "--constant needs --times (as the zoo's image_pres constant)");
+    CONVDYN_CHECK(!z.image_off.has_value(), ValueError, "--constant shows the image at every step: no --image-off");
+    pres.image_off.reset();
+  }
+  if (z.image_off) {
+    CONVDYN_CHECK(z.times.has_value(), ValueError, "--image-off needs --times (as the zoo's image_off)");
+    pres.image_off = z.image_off;
+  }
+  if (z.times) {
+    pres.times = *z.times;
+    // --times alone keeps the default image_off, shortened to the run (the protocol line says so).
+    if (pres.image_off && !z.image_off) pres.image_off = std::min(*pres.image_off, pres.times);
+  }
+  CONVDYN_CHECK(pres.times >= 1, ValueError, "--times {}: a run needs at least one step", pres.times);
+  CONVDYN_CHECK(!pres.image_off || (*pres.image_off >= 0 && *pres.image_off <= pres.times), ValueError,
+                "--image-off {} must be in [0, --times {}]", pres.image_off.value_or(0), pres.times);
+  RunPlan plan;
+  plan.images = image_shape[0];
+  plan.steps = pres.times;
+  plan.classes = net.classes();
+  plan.image_off = pres.image_off;
+  plan.off_value = z.off_value;
+  plan.protocol = fmt::format("ConvRNN zoo ({}): {} unrolled steps from rest, the image at {}", net.family(),
+                              pres.times,
+                              pres.image_off ? fmt::format("steps 0..{}, then {} (normalised units)",
+                                                           *pres.image_off - 1, z.off_value)
+                                             : std::string("every step"));
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i + 1 < net.nodes().size(); ++i) names.push_back(net.nodes()[i].name);
+  std::set<std::string> wanted;
+  for (const auto& n : opt.record) {
+    if (n == "all") {
+      wanted.insert(names.begin(), names.end());
+      continue;
+    }
+    CONVDYN_CHECK(std::find(names.begin(), names.end(), n) != names.end(), ValueError,
+                  "{}: no layer '{}' to record (layers: {}, or all; the logits are always stored)", checkpoint_path, n,
+                  fmt::join(names, ", "));
+    wanted.insert(n);
+  }
+  for (const auto& name : names) {
+    if (!wanted.count(name)) continue;
+    const auto& node = net.node(name);
+    const std::int64_t first = z.all_times ? 0 : node.first_step;
+    CONVDYN_CHECK(first < pres.times, ValueError,
+                  "{}: layer {} is returned from step {} on (when it has a feed-forward output); --times {} records "
+                  "nothing of it (--all-times records every step)",
+                  checkpoint_path, name, first, pres.times);
+    plan.recorded.push_back({name, node.channels, node.height, node.width, first, pres.times - first});
+  }
+  plan.batch = fit_batch(plan, opt);
+  return plan;
+}
+
+void run_zoo(const model::ConvRNNNetwork& net, const at::Tensor& images, const RunPlan& plan, const RunOptions& opt,
+             const std::function<void(const RunBatch&)>& sink) {
+  CONVDYN_CHECK(images.dim() == 4 && images.size(0) == plan.images, ValueError, "run_zoo: {} images for a plan of {}",
+                images.dim() == 4 ? images.size(0) : 0, plan.images);
+  at::NoGradGuard no_grad;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::size_t> index;
+  for (const auto& r : plan.recorded)
+    for (std::size_t i = 0; i < net.nodes().size(); ++i)
+      if (net.nodes()[i].name == r.name) index.push_back(i);
+  for (std::int64_t first = 0; first < plan.images; first += plan.batch) {
+    const std::int64_t b = std::min(plan.batch, plan.images - first);
+    const auto img = images.narrow(0, first, b);
+    const auto blank = at::full_like(img, plan.off_value);
+    RunBatch out = empty_batch(plan, first, b);
+    auto s = net.zero_state(b);
+    for (std::int64_t t = 0; t < plan.steps; ++t) {
+      s = net.step(s, !plan.image_off || t < *plan.image_off ? img : blank);
+      out.logits.select(1, t).copy_(net.logits(s));
+      for (std::size_t i = 0; i < index.size(); ++i)
+        if (t >= plan.recorded[i].first_step)
+          out.recorded[i].select(1, t - plan.recorded[i].first_step).copy_(s.outputs[index[i]]);
+    }
+    sink(out);
+    report(opt, t0, first + b, plan.images);
+  }
+}
+
+at::Tensor prepare_zoo_images(const std::string& path, const at::Tensor& raw, const std::vector<double>& mean,
+                              const std::vector<double>& std, bool any_size, std::string* described) {
+  CONVDYN_CHECK(raw.dim() == 4, ValueError, "{}: images of shape [{}]; the zoo takes [N, 3, H, W] or [N, H, W, 3]",
+                path, fmt::join(raw.sizes(), ", "));
+  at::Tensor x = raw;
+  std::string layout = "NCHW";
+  if (x.size(1) != 3 && x.size(3) == 3) {
+    x = x.permute({0, 3, 1, 2}).contiguous();
+    layout = "NHWC, transposed to NCHW";
+  }
+  CONVDYN_CHECK(x.size(1) == 3, ValueError, "{}: images of shape [{}]; the zoo takes RGB images [N, 3, H, W] or "
+                "[N, H, W, 3]", path, fmt::join(raw.sizes(), ", "));
+  CONVDYN_CHECK(any_size || (x.size(2) == 224 && x.size(3) == 224), ValueError,
+                "{}: images of {}x{}; the zoo's networks were trained on 224x224 (resize them first, or --any-size "
+                "to run at this size: every layer's size follows the image's)", path, x.size(2), x.size(3));
+  const double lo = x.min().item<double>(), hi = x.max().item<double>();
+  CONVDYN_CHECK(lo >= 0.0 && hi <= 1.0, ValueError,
+                "{}: pixel values in [{:.4g}, {:.4g}]; the zoo takes images in [0, 1] (uint8 is divided by 255; use "
+                "--scale for other ranges)", path, lo, hi);
+  const std::vector<double> m = mean.empty() ? std::vector<double>{0.485, 0.456, 0.406} : mean;
+  const std::vector<double> sd = std.empty() ? std::vector<double>{0.229, 0.224, 0.225} : std;
+  auto per_channel = [&](const std::vector<double>& v, const char* what) {
+    CONVDYN_CHECK(v.size() == 1 || v.size() == 3, ValueError, "{}: {} needs 1 or 3 values, got {}", path, what, v.size());
+    for (double e : v) CONVDYN_CHECK(std::isfinite(e), ValueError, "{}: {} must be finite", path, what);
+    at::Tensor t = at::empty({static_cast<std::int64_t>(v.size())}, at::TensorOptions().dtype(at::kDouble));
+    std::copy(v.begin(), v.end(), t.data_ptr<double>());
+    return t.view({1, -1, 1, 1});
+  };
+  for (double e : sd) CONVDYN_CHECK(e != 0.0, ValueError, "{}: std must be non-zero", path);
+  x = (x.to(at::kDouble) - per_channel(m, "mean")) / per_channel(sd, "std");
+  if (described)
+    *described = fmt::format("{}, values in [0, 1], then (x - mean) / std with mean [{}], std [{}]{}", layout,
+                             fmt::join(m, ", "), fmt::join(sd, ", "),
+                             mean.empty() ? " (ImageNet, as the zoo's run_model.py)" : "");
+  return x.contiguous();
 }
 
 struct RunWriter::Impl {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analysis/results.hpp"
+#include "model/convrnn/network.hpp"
 #include "model/cordsnet/cordsnet.hpp"
 
 namespace convdyn::analysis {
@@ -25,8 +26,19 @@ struct CordsNetProtocol {
   double alpha = 0.2;
 };
 
+/// The zoo's presentation (docs/convrnn-network.md §2): `times` unrolled steps, the image at steps t < image_off
+/// (none: every step), then the constant `off_value` (in normalised units). Unset = the model's default
+/// (model::default_presentation).
+struct ZooProtocol {
+  std::optional<std::int64_t> times, image_off;
+  bool constant = false;    ///< image at every step (the zoo's image_pres "constant"); needs times
+  double off_value = 0.5;
+  bool all_times = false;   ///< record every step (the zoo's include_all_times), not from the layer's first_step
+};
+
 struct RunOptions {
   CordsNetProtocol cordsnet;
+  ZooProtocol zoo;
   /// Layers whose activity is recorded at every step: names as `convdyn inspect` lists them
   /// (CordsNet: "area_conv.0", ...), or "all". Empty = none (logits and predictions only).
   std::vector<std::string> record;
@@ -41,7 +53,9 @@ struct RunOptions {
 struct RecordedLayer {
   std::string name;
   std::int64_t channels = 0, height = 0, width = 0;
-  std::int64_t first_step = 1;  ///< the protocol step (1-based, image phase) of index 0 along T
+  /// Index along the logits' T axis of this layer's index 0: 0 for CordsNet areas; for the zoo the step from
+  /// which its runner returns the layer (conv_l: l; docs/convrnn-network.md §1), or 0 with all_times.
+  std::int64_t first_step = 0;
   std::int64_t steps = 0;
   std::uint64_t bytes_per_image() const { return 4ull * static_cast<std::uint64_t>(steps * channels * height * width); }
 };
@@ -52,6 +66,8 @@ struct RunPlan {
   std::int64_t images = 0, steps = 0, classes = 0;
   std::int64_t batch = 1;  ///< images per batch actually used
   std::vector<RecordedLayer> recorded;
+  std::optional<std::int64_t> image_off;  ///< zoo: the image is shown at steps t < image_off (none: always)
+  double off_value = 0.5;                 ///< zoo: the blank frame's value
   /// Bytes of all recordings (float32, before compression).
   std::uint64_t recorded_bytes() const;
 };
@@ -73,6 +89,25 @@ RunPlan plan_cordsnet_run(const model::CordsNet& net, at::IntArrayRef image_shap
 /// every image starts its image phase from that state, as the release's evaluation does.
 void run_cordsnet(const model::CordsNet& net, const at::Tensor& images, const RunPlan& plan, const RunOptions& opt,
                   const std::function<void(const RunBatch&)>& sink);
+
+/// The zoo network's run (ConvRNNNetwork: the image size is the network's). Throws ValueError for a protocol
+/// without steps, image_off outside [0, times], an unknown recorded layer (listing the valid names), a layer
+/// that the run never records (first_step >= times), or images of another shape than [N, 3, H, W] of the
+/// network.
+RunPlan plan_zoo_run(const model::ConvRNNNetwork& net, at::IntArrayRef image_shape, const RunOptions& opt,
+                     const std::string& checkpoint_path);
+/// Runs every image (normalised, [N, 3, H, W]) through the unrolled network from the zero state.
+void run_zoo(const model::ConvRNNNetwork& net, const at::Tensor& images, const RunPlan& plan, const RunOptions& opt,
+             const std::function<void(const RunBatch&)>& sink);
+
+/// Images as the zoo's networks take them (docs/convrnn-network.md §2), from `raw` as read_images gives them
+/// (uint8 already divided by 255, no mean/std applied): [N, 3, H, W], or [N, H, W, 3] (NHWC, the zoo's layout;
+/// transposed), values in [0, 1], then (x - mean[c]) / std[c] with the ImageNet mean (0.485, 0.456, 0.406) and
+/// std (0.229, 0.224, 0.225) unless `mean`/`std` are given (1 or 3 values each). 224 x 224 unless `any_size`.
+/// Throws ValueError naming `path` for another shape, values outside [0, 1] or another size. `described` gets
+/// one line of what was done.
+at::Tensor prepare_zoo_images(const std::string& path, const at::Tensor& raw, const std::vector<double>& mean,
+                              const std::vector<double>& std, bool any_size, std::string* described);
 
 /// Per-image results of a finished run.
 struct RunSummary {

@@ -26,8 +26,9 @@ void print_zoo(const model::ConvRNNModel& zoo) {
   for (const auto& t : analysis::convrnn_targets(zoo))
     fmt::print("  {:<28} {:>9}  {}{}\n", t.name, t.square ? std::to_string(t.n()) : std::string("-"), t.role,
                t.square ? "" : " (not square: no spectrum)");
-  fmt::print("\nnot modelled yet: the zoo's feed-forward path and rgc feedback (whole-network dynamics from images);\n"
-             "each cell layer is analysed on its own under a constant drive (--drive, default x = 0).\n");
+  fmt::print("\neach cell layer is analysed on its own under a constant drive (--drive, default x = 0); with every\n"
+             "layer conv1 .. imnetds in the checkpoint, the whole network (feed-forward path, rgc feedback) runs on\n"
+             "images (`run`) and is linearised jointly (`spectrum --layer network --image`, `stability --network`).\n");
 }
 
 int run_inspect(const InspectArgs& a) {

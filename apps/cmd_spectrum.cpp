@@ -1,6 +1,8 @@
 // convdyn spectrum CKPT (--layer NAME... | --all): eigenvalues of recurrent operators, table + HDF5.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -8,6 +10,9 @@
 #include "analysis/results.hpp"
 #include "analysis/spectrum.hpp"
 #include "analysis/convrnn_operators.hpp"
+#include "analysis/model_run.hpp"
+#include "model/convrnn/network_jacobian.hpp"
+#include "model/io/images.hpp"
 #include "linalg/solvers/krylov_schur.hpp"
 #include "linalg/solvers/solve.hpp"
 #include "apps/commands.hpp"
@@ -35,6 +40,8 @@ struct SpectrumArgs {
   bool allow_unconverged = false;
   bool condition = false;
   std::string drive;  ///< zoo: the cell input x for the Jacobians
+  std::string image;  ///< zoo, --layer network: the constant image of the whole network's fixed point
+  bool any_size = false;
   linalg::SolveOptions solve = analysis::default_spectrum_solve();  ///< numbers bound directly (k, tol, ...)
 };
 
@@ -166,9 +173,45 @@ int run_convrnn_spectrum(const SpectrumArgs& a, const analysis::SpectrumOptions&
   return finish(a, writer, unconverged);
 }
 
+// --layer network: the zoo's whole network, linearised jointly at its fixed point under a constant image.
+int run_network_spectrum(const SpectrumArgs& a, const analysis::SpectrumOptions& opt) {
+  CONVDYN_CHECK(a.layers.size() == 1, ValueError, "--layer network is analysed on its own: give no other --layer");
+  CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive is one cell layer's input; --layer network takes --image");
+  auto z = load_zoo_network(a.ckpt, a.image, a.any_size, "--layer network");
+  const auto& net = *z.net;
+  const auto& image = z.image;
+  const auto& m = z.model;
+  const auto& described = z.described;
+  auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
+  fmt::print("{}: {}; image 0 of {} ({})\n", a.ckpt.path, net.describe(), a.image, described);
+  note(a.quiet, fmt::format("[network] fixed point of the state map (n={}) ...", net.state_size()));
+  const auto fp = model::find_zoo_fixed_point(net, image, {1e-12, 20000, 1e8});
+  if (!fp.converged)
+    fmt::print(stderr, "warning: network: no fixed point reached ({} after {} steps, residual {:.2e}); the Jacobian is "
+                       "taken at the last state\n", fp.status, fp.steps, fp.residual);
+  else
+    note(a.quiet, fmt::format("[network] fixed point after {} steps, residual {:.1e}", fp.steps, fp.residual));
+  const model::ZooNetworkJacobian J(net, image, fp.z);
+  analysis::LayerInfo info;
+  info.name = "network";
+  info.n = J.size();
+  info.padding = "same";
+  info.parametrisation = fmt::format(
+      "Jacobian of the whole {} network's state map (every cell layer's state and output{}) at its fixed point under "
+      "image 0 of {} (fixed point {}, residual {:.1e})", net.family(), net.has_feedback() ? ", with the feedback edges" : "",
+      a.image, fp.status, fp.residual);
+  info.dtype = "float64";
+  note(a.quiet, fmt::format("[network] {} (n={}) ...", a.method, J.size()));
+  auto s = analysis::compute_spectrum(J, info, opt);
+  const int unconverged = record(a, s, writer);
+  return finish(a, writer, unconverged);
+}
+
 int run_spectrum(const SpectrumArgs& a, ModelCache& models) {
   CONVDYN_CHECK(a.all != !a.layers.empty(), ValueError, "give exactly one of --layer NAME or --all");
   const analysis::SpectrumOptions opt = spectrum_options(a);
+  if (std::find(a.layers.begin(), a.layers.end(), "network") != a.layers.end()) return run_network_spectrum(a, opt);
+  CONVDYN_CHECK(a.image.empty() && !a.any_size, ValueError, "--image and --any-size go with --layer network (zoo)");
   const LoadedModel& m = models.get(a.ckpt, a.layers, opt.dtype);
   if (m.kind == ModelKind::ConvRNN) return run_convrnn_spectrum(a, opt, m);
   CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
@@ -257,8 +300,12 @@ void add_spectrum_command(CLI::App& app, const CommandContext& ctx) {
   cmd->add_option("--max-dense-n", a->solve.max_dense_n, "largest n the dense method accepts on the CPU")
       ->capture_default_str();
   cmd->add_option("--drive", a->drive,
-                  "zoo only: the cell layer's input x after its pre conv (.npy / HDF5 array [Cin,H,W]); default x = 0. "
-                  "Whole-network zoo dynamics from images (feed-forward path, rgc feedback) are not modelled yet");
+                  "zoo only: the cell layer's input x after its pre conv (.npy / HDF5 array [Cin,H,W]); default x = 0");
+  cmd->add_option("--image", a->image,
+                  "zoo, --layer network: the whole network (every layer, rgc's feedback edges) linearised at its "
+                  "fixed point under this constant image (the file's first; 224x224 RGB in [0, 1], normalised as "
+                  "the zoo does): a discrete map, so --which LM gives its spectral radius (stable iff < 1)");
+  cmd->add_flag("--any-size", a->any_size, "zoo, --image: an image other than 224x224, at its own size");
   cmd->add_flag("--vectors", a->solve.common.vectors, "also compute eigenvectors, store them and report residuals ||Av - lv||");
   cmd->add_flag("--condition", a->condition,
                 "also the condition number kappa = ||x|| ||y|| / |y^H x| of each eigenvalue (left vectors y from the same "

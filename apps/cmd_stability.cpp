@@ -11,6 +11,8 @@
 #include "apps/common.hpp"
 #include "linalg/device.hpp"
 #include "linalg/error.hpp"
+#include "analysis/model_run.hpp"
+#include "model/convrnn/network.hpp"
 #include "model/io/images.hpp"
 
 namespace convdyn::apps {
@@ -28,6 +30,9 @@ struct StabilityArgs {
   bool append = false;
   bool quiet = false;
   std::string drive;  ///< zoo: the cell input x
+  bool network = false;   ///< zoo: the whole network at its fixed point under --image
+  std::string image;
+  bool any_size = false;
   analysis::StabilityOptions opt;  ///< numbers bound directly (alpha, tol, k, ...); dtype/device set below
 };
 
@@ -48,6 +53,17 @@ int exit_code(analysis::Verdict v) {
   return 3;
 }
 
+analysis::ConvRNNStabilityOptions zoo_options(const StabilityArgs& a) {
+  analysis::ConvRNNStabilityOptions zo;
+  zo.tol = a.opt.tol;
+  zo.k = a.opt.k;
+  zo.max_restarts = a.opt.max_restarts;
+  zo.point.fixed_point.max_steps = a.opt.max_steps;
+  zo.point.fixed_point.tol = a.opt.fixed_point_tol;
+  if (!a.quiet) zo.progress = [](const std::string& s) { note(false, s); };
+  return zo;
+}
+
 void print_zoo_report(const analysis::ConvRNNStabilityReport& rep) {
   fmt::print("\n{:<8} {:<17} {:>8} {:>10} {:>7} {:>10} {:>9} {:>9} {:>9}  {}\n", "layer", "cell", "n", "fp resid",
              "steps", "rho(J)", "margin", "bound", "||J||_2", "verdict");
@@ -61,22 +77,18 @@ void print_zoo_report(const analysis::ConvRNNStabilityReport& rep) {
     if (c.contraction && c.cell != "timedecay")
       fmt::print("{:<8} certificate: ||J||_2 = {:.6f} < 1: the map contracts near the fixed point\n", "", c.norm2);
   }
-  fmt::print("\nmodel: {} (each cell layer on its own; drive {})\n", analysis::to_string(rep.verdict), rep.drive);
+  const bool network = rep.layers.size() == 1 && rep.layers.front().cell == "network";
+  fmt::print("\nmodel: {} ({}; drive {})\n", analysis::to_string(rep.verdict),
+             network ? "the whole network, linearised jointly" : "each cell layer on its own", rep.drive);
 }
 
 int run_convrnn_stability(const StabilityArgs& a, const LoadedModel& m) {
   CONVDYN_CHECK(a.device == "cpu", ValueError,
                 "--device {}: the ConvRNN zoo analysis runs on the CPU in this version", a.device);
   CONVDYN_CHECK(a.inputs == "zero", ValueError,
-                "--inputs (images) needs the whole-network zoo dynamics, which convdyn does not model yet; "
-                "use --drive FILE (one cell layer's input x) or the zero drive");
-  analysis::ConvRNNStabilityOptions zo;
-  zo.tol = a.opt.tol;
-  zo.k = a.opt.k;
-  zo.max_restarts = a.opt.max_restarts;
-  zo.point.fixed_point.max_steps = a.opt.max_steps;
-  zo.point.fixed_point.tol = a.opt.fixed_point_tol;
-  if (!a.quiet) zo.progress = [](const std::string& s) { note(false, s); };
+                "--inputs (images) is for CordsNet areas; for a zoo model use --network --image FILE (the whole "
+                "network under that image) or --drive FILE (one cell layer's input x)");
+  analysis::ConvRNNStabilityOptions zo = zoo_options(a);
   if (!a.drive.empty()) {
     CONVDYN_CHECK(m.convrnn->layers.size() == 1, ValueError,
                   "--drive is the input of one cell layer, but {} has {} cell layers", a.ckpt.path, m.convrnn->layers.size());
@@ -165,7 +177,33 @@ void print_report(const analysis::StabilityReport& rep) {
              analysis::to_string(rep.levels.fixed_points));
 }
 
+// --network: the zoo's whole network linearised jointly at its fixed point under --image.
+int run_network_stability(const StabilityArgs& a) {
+  CONVDYN_CHECK(a.drive.empty() && a.inputs == "zero", ValueError,
+                "--network takes --image (the whole network's input); --drive and --inputs are for the cell layers "
+                "and CordsNet areas");
+  CONVDYN_CHECK(a.device == "cpu", ValueError, "--device {}: the zoo analysis runs on the CPU in this version",
+                a.device);
+  auto z = load_zoo_network(a.ckpt, a.image, a.any_size, "--network");
+  const auto& net = *z.net;
+  const auto& image = z.image;
+  const auto& m = z.model;
+  const auto& described = z.described;
+  auto writer = open_results(a.out, a.force, a.append, a.ckpt, m);
+  fmt::print("{}: {}; image 0 of {} ({})\n", a.ckpt.path, net.describe(), a.image, described);
+  const auto rep = analysis::analyse_zoo_network_stability(net, image, "image 0 of " + a.image, zoo_options(a));
+  print_zoo_report(rep);
+  if (writer) {
+    analysis::write_convrnn_stability(*writer, rep);
+    writer->commit();
+    fmt::print("wrote {}\n", a.out);
+  }
+  return exit_code(rep.verdict);
+}
+
 int run_stability(const StabilityArgs& a, ModelCache& models) {
+  if (a.network) return run_network_stability(a);
+  CONVDYN_CHECK(a.image.empty() && !a.any_size, ValueError, "--image and --any-size go with --network (zoo)");
   const LoadedModel& m = models.get(a.ckpt, {}, parse_dtype(a.dtype));
   if (m.kind == ModelKind::ConvRNN) return run_convrnn_stability(a, m);
   CONVDYN_CHECK(a.drive.empty(), ValueError, "--drive applies to ConvRNN zoo checkpoints only");
@@ -201,8 +239,9 @@ void add_stability_command(CLI::App& app, const CommandContext& ctx) {
       "||W||_2 < 1 and the numerical abscissa. Exit code 0 only when every area is STABLE (1 UNSTABLE,\n"
       "3 UNDECIDED, 2 error).\n"
       "ConvRNN zoo checkpoints: per cell layer, the spectral radius of the state Jacobian at the cell's fixed\n"
-      "point under a constant drive (--drive, default x = 0) and ||J||_2; timedecay has J = m I. Whole-network\n"
-      "zoo dynamics from images (feed-forward path, rgc feedback) are not modelled yet.");
+      "point under a constant drive (--drive, default x = 0) and ||J||_2; timedecay has J = m I. With --network\n"
+      "--image FILE: the whole network (every layer, rgc's feedback edges) at the fixed point of its state map\n"
+      "under that constant image, judged by the joint Jacobian's spectral radius.");
   add_checkpoint_options(*cmd, a->ckpt);
   cmd->add_option("--inputs", a->inputs,
                   "zero (spontaneous activity only), or images: .npy / HDF5 [N,C,H,W] or MNIST IDX "
@@ -210,6 +249,12 @@ void add_stability_command(CLI::App& app, const CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--drive", a->drive,
                   "zoo only (one cell layer): the layer's input x after its pre conv, .npy / HDF5 [Cin,H,W]");
+  cmd->add_flag("--network", a->network,
+                "zoo: the whole network linearised jointly at its fixed point under --image (not each cell alone)");
+  cmd->add_option("--image", a->image,
+                  "zoo, --network: the constant image (the file's first; 224x224 RGB in [0, 1], normalised as the "
+                  "zoo does)");
+  cmd->add_flag("--any-size", a->any_size, "zoo, --network: an image other than 224x224, at its own size");
   cmd->add_option("--limit", a->limit, "analyse at most this many images")->capture_default_str();
   cmd->add_option("--alpha", a->opt.alpha, "dt / T of the discrete dynamics (0.2 in the release)")->capture_default_str();
   cmd->add_option("--tol", a->opt.tol, "eigen-residual tolerance of every solve")->capture_default_str();

@@ -1,5 +1,8 @@
 #include "apps/common.hpp"
 
+#include "analysis/model_run.hpp"
+#include "model/io/images.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -63,6 +66,33 @@ std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool
   return std::optional<analysis::ResultsWriter>(
       std::in_place, out, force, analysis::RunInfo{a.path, m.ckpt.sha256, m.net.architecture, command_line()},
       append ? analysis::ResultsWriter::Mode::Append : analysis::ResultsWriter::Mode::Create);
+}
+
+ZooNetworkAtImage load_zoo_network(const CheckpointArgs& a, const std::string& image_path, bool any_size,
+                                   const std::string& what) {
+  CONVDYN_CHECK(!image_path.empty(), ValueError,
+                "{} needs --image FILE: the constant image under which the network's fixed point is found (the "
+                "file's first)", what);
+  analysis::LoadModelOptions lo;
+  lo.key = a.key;
+  lo.zoo_cells = false;  // the network builds its cells at the sizes its image gives
+  ZooNetworkAtImage z;
+  z.model = analysis::load_model(a.path, lo);
+  CONVDYN_CHECK(z.model.kind == ModelKind::ConvRNN, ValueError,
+                "{}: {} is the ConvRNN zoo's whole network (a CordsNet's joint Jacobian is block-triangular over its "
+                "areas: their spectra and verdicts are the whole network's)", a.path, what);
+  model::check_whole_network(z.model.ckpt);
+  model::InputOptions io;
+  io.limit = 1;
+  z.image = analysis::prepare_zoo_images(image_path, model::read_images(image_path, io), {}, {}, any_size,
+                                         &z.described);
+  model::ConvRNNNetworkOptions no;
+  no.height = z.image.size(2);
+  no.width = z.image.size(3);
+  z.net = std::make_unique<model::ConvRNNNetwork>(z.model.ckpt, no);
+  z.model.net.architecture = fmt::format("ConvRNN zoo network ({}, {} layers + imnetds)", z.net->family(),
+                                         z.net->nodes().size() - 1);
+  return z;
 }
 
 c10::ScalarType parse_dtype(const std::string& s) { return linalg::parse_scalar_type(s); }

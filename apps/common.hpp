@@ -5,12 +5,14 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "analysis/loaded_model.hpp"
 #include "analysis/results.hpp"
+#include "model/convrnn/network.hpp"
 #include "linalg/solvers/solve.hpp"
 
 namespace convdyn::apps {
@@ -51,6 +53,18 @@ class ModelCache {
 /// checkpoint.
 std::optional<analysis::ResultsWriter> open_results(const std::string& out, bool force, bool append,
                                                     const CheckpointArgs& a, const LoadedModel& m);
+
+/// A zoo checkpoint's whole network at the size of the first image of `image_path` (read and normalised as the zoo
+/// does, analysis::prepare_zoo_images), for the commands that linearise it (`spectrum --layer network`,
+/// `stability --network`). ValueError naming `what` for a checkpoint that is not a whole zoo network.
+struct ZooNetworkAtImage {
+  LoadedModel model;  ///< kind ConvRNN, cells not built; architecture names the network
+  at::Tensor image;   ///< [1, 3, H, W], normalised
+  std::string described;  ///< what was done to the image
+  std::unique_ptr<model::ConvRNNNetwork> net;
+};
+ZooNetworkAtImage load_zoo_network(const CheckpointArgs& a, const std::string& image_path, bool any_size,
+                                   const std::string& what);
 
 /// --dtype: float64 | float32.
 c10::ScalarType parse_dtype(const std::string& s);

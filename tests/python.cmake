@@ -2,7 +2,7 @@
 # PYTHONPATH=build/python. `ctest -L python`; the files that run the CLI on models are also `slow`.
 set(_py_tests ${CMAKE_CURRENT_SOURCE_DIR}/python)
 file(GLOB _py_files CONFIGURE_DEPENDS ${_py_tests}/test_*.py)
-set(_py_slow test_models test_interrupt test_pseudospectrum)
+set(_py_slow test_models test_interrupt test_pseudospectrum test_run_zoo test_network_spectrum)
 foreach(_f IN LISTS _py_files)
   get_filename_component(_name ${_f} NAME_WE)
   string(REPLACE "test_" "" _short ${_name})

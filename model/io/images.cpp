@@ -297,9 +297,10 @@ void read_exact(const std::string& path, std::ifstream& f, void* dst, std::uint6
                 "{}: truncated: expected {} more bytes, the file ended after {}", path, n, f.gcount());
 }
 
-at::Tensor read_npy(const std::string& path, std::uint64_t file_size, const InputOptions& opt) {
-  std::ifstream f(path, std::ios::binary);
-  CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+/// Reads the magic, version and header dict of a .npy file from the start of `f`; `data_offset` gets where the
+/// array's bytes start.
+NpyHeader read_npy_header(const std::string& path, std::ifstream& f, std::uint64_t file_size,
+                          std::uint64_t& data_offset) {
   std::array<unsigned char, 12> pre{};
   CONVDYN_CHECK(file_size >= 10, IoError, "{}: truncated .npy header ({} bytes)", path, file_size);
   read_exact(path, f, pre.data(), 10);
@@ -307,7 +308,7 @@ at::Tensor read_npy(const std::string& path, std::uint64_t file_size, const Inpu
   CONVDYN_CHECK(major >= 1 && major <= 3, IoError, "{}: unsupported .npy format version {}.{} (accepted: 1.0, 2.0, 3.0)",
                 path, major, minor);
   std::uint64_t header_len = pre[8] | (pre[9] << 8);
-  std::uint64_t data_offset = 10;
+  data_offset = 10;
   if (major >= 2) {
     CONVDYN_CHECK(file_size >= 12, IoError, "{}: truncated .npy header ({} bytes)", path, file_size);
     read_exact(path, f, pre.data() + 10, 2);
@@ -320,8 +321,14 @@ at::Tensor read_npy(const std::string& path, std::uint64_t file_size, const Inpu
   std::string text(header_len, '\0');
   read_exact(path, f, text.data(), header_len);
   data_offset += header_len;
+  return NpyHeaderParser(path, text).parse();
+}
 
-  const NpyHeader h = NpyHeaderParser(path, text).parse();
+at::Tensor read_npy(const std::string& path, std::uint64_t file_size, const InputOptions& opt) {
+  std::ifstream f(path, std::ios::binary);
+  CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
+  std::uint64_t data_offset = 0;
+  const NpyHeader h = read_npy_header(path, f, file_size, data_offset);
   ArrayInfo a{h.shape, npy_dtype(path, h)};
   const std::uint64_t bytes = check_array(path, a);
   CONVDYN_CHECK(bytes <= file_size - data_offset, IoError,
@@ -604,24 +611,8 @@ at::Tensor read_idx_labels(const std::string& path, std::uint64_t file_size, con
 at::Tensor read_npy_labels(const std::string& path, std::uint64_t file_size, const InputOptions& opt) {
   std::ifstream f(path, std::ios::binary);
   CONVDYN_CHECK(f.good(), IoError, "{}: cannot open file ({})", path, std::strerror(errno));
-  std::array<unsigned char, 12> pre{};
-  CONVDYN_CHECK(file_size >= 10, IoError, "{}: truncated .npy header ({} bytes)", path, file_size);
-  read_exact(path, f, pre.data(), 10);
-  const int major = pre[6];
-  CONVDYN_CHECK(major >= 1 && major <= 3, IoError, "{}: unsupported .npy format version {}", path, major);
-  std::uint64_t header_len = pre[8] | (pre[9] << 8), data_offset = 10;
-  if (major >= 2) {
-    CONVDYN_CHECK(file_size >= 12, IoError, "{}: truncated .npy header ({} bytes)", path, file_size);
-    read_exact(path, f, pre.data() + 10, 2);
-    header_len |= std::uint64_t{pre[10]} << 16 | std::uint64_t{pre[11]} << 24;
-    data_offset = 12;
-  }
-  CONVDYN_CHECK(header_len <= file_size - data_offset && header_len <= (1u << 20), IoError,
-                "{}: truncated .npy header", path);
-  std::string text(header_len, '\0');
-  read_exact(path, f, text.data(), header_len);
-  data_offset += header_len;
-  const NpyHeader h = NpyHeaderParser(path, text).parse();
+  std::uint64_t data_offset = 0;
+  const NpyHeader h = read_npy_header(path, f, file_size, data_offset);
   CONVDYN_CHECK(!h.descr_is_list && h.descr.find('O') == std::string::npos, IoError,
                 "{}: .npy labels must be a plain integer array (dtype '{}')", path, h.descr);
   CONVDYN_CHECK(h.shape.size() == 1, ValueError, "{}: labels of shape {}; expected a 1-D array [N]", path,

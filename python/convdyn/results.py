@@ -286,8 +286,9 @@ RUN_ATTRS = ("protocol", "images", "normalisation", "n_images", "steps", "classe
 
 @dataclass
 class Recording:
-    """One recorded layer of `convdyn run --record`: `/run/<name>`, float32 [N, T, C, H, W]; index 0 along T is
-    the protocol's step `first_step` (1-based). Not read by `load`: `read` reads the images and steps asked for."""
+    """One recorded layer of `convdyn run --record`: `/run/<name>`, float32 [N, T_l, C, H, W]; its index j along T_l
+    is index first_step + j of the logits' T axis (CordsNet: 0; zoo conv_l: l, as the zoo's runner returns it).
+    Not read by `load`: `read` reads the images and steps asked for."""
     path: str
     name: str
     shape: tuple
@@ -783,7 +784,7 @@ def _read_run(path: str, at: str, group) -> Run:
             raise ResultsError(f"{at}: /run lists recorded layer '{n}' but has no dataset /run/{n}")
         ds = group[n]
         recorded[n] = Recording(path=path, name=n, shape=tuple(ds.shape),
-                                first_step=int(_normalise(ds.attrs.get("first_step", 1))))
+                                first_step=int(_normalise(ds.attrs.get("first_step", 0))))
     acc = attrs.get("accuracy")
     steps = attrs.get("steps")
     return Run(logits=logits, predictions=predictions, labels=labels, accuracy=None if acc is None else float(acc),
