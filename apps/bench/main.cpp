@@ -28,6 +28,7 @@
 // max resid, max dlambda (distance to the reference row, marked *: all k converged, nothing missed,
 // smallest residual), lambda_1, t/KS, t/AQR, t/floor. Progress goes to stderr.
 #include <ATen/ATen.h>
+#include <unistd.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
@@ -35,6 +36,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +56,7 @@
 #include "linalg/error.hpp"
 #include "linalg/operators/conv_operator.hpp"
 #include "linalg/solvers/solve.hpp"
+#include "model/convrnn/network.hpp"
 #include "model/cordsnet/cordsnet.hpp"
 #include "model/cordsnet/detect.hpp"
 #include "model/io/images.hpp"
@@ -81,6 +84,7 @@ struct BenchArgs {
   std::int64_t run_n = 64;
   std::int64_t run_batch = 16;
   std::string python = "/usr/bin/python3";
+  std::string run_zoo;  // "", or comma-separated zoo-shaped models (gru_shallow, ugrnn_intermediate, ...)
   bool baseline = false;
   bool no_operators = false;
   double tol = 1e-10;
@@ -531,6 +535,77 @@ void run_model_rows(const BenchArgs& a) {
   }
 }
 
+/// Runs `cmd` (a shell command line) and returns the images/s of its last line "images_per_second X ..." (NaN when
+/// it failed), with that line (or the failure) in `line`.
+double python_images_per_second(const std::string& cmd, std::string& line) {
+  line.clear();
+  double v = std::numeric_limits<double>::quiet_NaN();
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) line = buf;
+    if (pclose(p) == 0 && line.rfind("images_per_second ", 0) == 0) v = std::stod(line.substr(18));
+  }
+  if (line.empty()) line = "no output";
+  return v;
+}
+
+void print_throughput(const std::string& title, double ours, double seconds, double theirs, const std::string& cmd,
+                      const std::string& line, std::int64_t n) {
+  fmt::print("{}\n| method | images/s | seconds | ratio to python torch |\n|---|---|---|---|\n", title);
+  fmt::print("| convdyn run | {:.2f} | {:.3f} | {} |\n", ours, seconds,
+             std::isfinite(theirs) ? fmt::format("{:.2f}", ours / theirs) : "-");
+  if (std::isfinite(theirs))
+    fmt::print("| python torch | {:.2f} | {:.3f} | 1.00 |\n", theirs, static_cast<double>(n) / theirs);
+  else
+    fmt::print("| python torch | - | - | - |  (`{}` failed: {})\n", cmd, line);
+}
+
+/// `convdyn run` on zoo-shaped networks of the zoo's real sizes (224x224 images, the zoo's channels, random
+/// weights written by scripts/bench_zoo_torch.py --make into a temporary folder), float32, the zoo's default
+/// presentation, next to the same forward pass in Python torch (scripts/bench_zoo_torch.py --run).
+void run_zoo_throughput_rows(const BenchArgs& a) {
+  if (a.run_zoo.empty()) return;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / fmt::format("convdyn-bench-zoo-{}", ::getpid());
+  fs::create_directories(dir);
+  for (const auto& name : split(a.run_zoo, ',')) {
+    const std::string prefix = (dir / name / "model.ckpt").string();
+    fs::create_directories(dir / name);
+    std::string line;
+    const std::string make = fmt::format("{} scripts/bench_zoo_torch.py --make '{}' --model {} > /dev/null", a.python,
+                                         prefix, name);
+    if (std::system(make.c_str()) != 0) {
+      fmt::print("# run-zoo {}: `{}` failed\n", name, make);
+      continue;
+    }
+    model::ConvRNNNetworkOptions no;
+    no.dtype = at::kFloat;
+    const model::ConvRNNNetwork net(model::load_checkpoint(prefix), no);
+    at::manual_seed(a.seed + 4000);
+    const auto pixels = at::rand({a.run_n, 3, 224, 224}, at::kDouble);
+    const auto images = analysis::prepare_zoo_images(name, pixels, {}, {}, false, nullptr).to(at::kFloat);
+    analysis::RunOptions opt;
+    opt.batch = a.run_batch;
+    const auto plan = analysis::plan_zoo_run(net, images.sizes(), opt, prefix);
+    double best = std::numeric_limits<double>::infinity();
+    for (int r = 0; r < a.repeat; ++r) {
+      const auto t0 = Clock::now();
+      analysis::run_zoo(net, images, plan, opt, [](const analysis::RunBatch&) {});
+      best = std::min(best, seconds_since(t0));
+    }
+    const std::string cmd = fmt::format("{} scripts/bench_zoo_torch.py --run '{}' --n {} --batch {} --threads {} "
+                                        "--repeat {}", a.python, prefix, a.run_n, plan.batch, at::get_num_threads(),
+                                        a.repeat);
+    const double theirs = python_images_per_second(cmd, line);
+    print_throughput(fmt::format("# run-zoo {} (zoo-shaped, 224x224, {}, float32, batch {}, {} images, {} threads):",
+                                 name, plan.protocol, plan.batch, a.run_n, at::get_num_threads()),
+                     static_cast<double>(a.run_n) / best, best, theirs, cmd, line, a.run_n);
+    std::fflush(stdout);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 /// `convdyn run`'s throughput on a CordsNet checkpoint and --run-images (repeated up to --run-n), float32, the
 /// release's protocol, no recordings; next to scripts/bench_run_torch.py (the same forward pass in Python torch,
 /// same threads) started from here, and their ratio.
@@ -552,24 +627,12 @@ void run_throughput_rows(const BenchArgs& a) {
   const double ours = static_cast<double>(a.run_n) / best;
   const std::string cmd = fmt::format("{} scripts/bench_run_torch.py '{}' '{}' --n {} --batch {} --threads {} --repeat {}",
                                       a.python, a.run, a.run_images, a.run_n, plan.batch, at::get_num_threads(), a.repeat);
-  double theirs = std::numeric_limits<double>::quiet_NaN();
   std::string line;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, p)) line = buf;
-    if (pclose(p) == 0 && line.rfind("images_per_second ", 0) == 0) theirs = std::stod(line.substr(18));
-  }
-  fmt::print("# run {} ({}, images {}x{}x{}, {}, float32, batch {}, {} images, {} threads):\n", a.run,
-             net.depth() > 0 ? fmt::format("CordsNet depth {}", net.depth()) : "?", imgs.size(1), imgs.size(2),
-             imgs.size(3), plan.protocol, plan.batch, a.run_n, at::get_num_threads());
-  fmt::print("| method | images/s | seconds | ratio to python torch |\n|---|---|---|---|\n");
-  fmt::print("| convdyn run | {:.1f} | {:.3f} | {} |\n", ours, best,
-             std::isfinite(theirs) ? fmt::format("{:.2f}", ours / theirs) : "-");
-  if (std::isfinite(theirs))
-    fmt::print("| python torch (scripts/bench_run_torch.py) | {:.1f} | {:.3f} | 1.00 |\n", theirs, a.run_n / theirs);
-  else
-    fmt::print("| python torch (scripts/bench_run_torch.py) | - | - | - |  (`{}` failed: {})\n", cmd,
-               line.empty() ? "no output" : line);
+  const double theirs = python_images_per_second(cmd, line);
+  print_throughput(fmt::format("# run {} (CordsNet depth {}, images {}x{}x{}, {}, float32, batch {}, {} images, {} "
+                               "threads):", a.run, net.depth(), imgs.size(1), imgs.size(2), imgs.size(3),
+                               plan.protocol, plan.batch, a.run_n, at::get_num_threads()),
+                   ours, best, theirs, cmd, line, a.run_n);
 }
 
 int run_bench(const BenchArgs& a) {
@@ -609,6 +672,8 @@ int run_bench(const BenchArgs& a) {
   run_model_rows(a);
   std::fflush(stdout);
   run_throughput_rows(a);
+  std::fflush(stdout);
+  run_zoo_throughput_rows(a);
   return 0;
 }
 
@@ -654,7 +719,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--run-n", a.run_n, "--run: images per timing")->capture_default_str();
   app.add_option("--run-batch", a.run_batch, "--run: images per batch")->capture_default_str();
-  app.add_option("--python", a.python, "--run: the interpreter with torch")->capture_default_str();
+  app.add_option("--run-zoo", a.run_zoo,
+                 "comma-separated zoo-shaped models at the zoo's sizes (gru_shallow, ugrnn_intermediate, "
+                 "rgc_intermediate): images per second of `convdyn run` next to Python torch "
+                 "(scripts/bench_zoo_torch.py, from the repository root); --run-n images, --run-batch");
+  app.add_option("--python", a.python, "--run, --run-zoo: the interpreter with torch")->capture_default_str();
   app.add_flag("--baseline", a.baseline, "--model/--stability also with the solver as it was (LibTorch conv, sstep 1)");
   app.add_flag("--no-operators", a.no_operators, "skip the per-operator table (only --model/--stability rows)");
   app.add_option("--threads", a.threads, "LibTorch intra-op threads (0 = LibTorch's default)")->capture_default_str();
