@@ -24,19 +24,6 @@ bool is_slot(const std::string& n) {
          n.find("/Momentum/") != std::string::npos || n.find("/ExponentialMovingAverage") != std::string::npos;
 }
 
-/// layer -> (relative name -> tensor) for every tnn_model/<layer>/<rest> weight.
-std::map<std::string, std::map<std::string, at::Tensor>> group_layers(const Checkpoint& ckpt) {
-  std::map<std::string, std::map<std::string, at::Tensor>> layers;
-  for (const auto& [name, t] : ckpt.tensors) {
-    if (!starts_with(name, kRoot) || is_slot(name)) continue;
-    const auto rest = name.substr(kRoot.size());
-    const auto slash = rest.find('/');
-    if (slash == std::string::npos || slash == 0) continue;
-    layers[rest.substr(0, slash)][rest.substr(slash + 1)] = t;
-  }
-  return layers;
-}
-
 /// "conv10" -> 10 (layers sort by their number), -1 when there is none.
 long layer_number(const std::string& name) {
   std::size_t i = name.size();
@@ -91,6 +78,18 @@ std::vector<std::string> ConvRNNModel::layer_names() const {
   return names;
 }
 
+std::map<std::string, std::map<std::string, at::Tensor>> convrnn_layer_variables(const Checkpoint& ckpt) {
+  std::map<std::string, std::map<std::string, at::Tensor>> layers;
+  for (const auto& [name, t] : ckpt.tensors) {
+    if (!starts_with(name, kRoot) || is_slot(name)) continue;
+    const auto rest = name.substr(kRoot.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos || slash == 0) continue;
+    layers[rest.substr(0, slash)][rest.substr(slash + 1)] = t;
+  }
+  return layers;
+}
+
 bool looks_like_convrnn(const Checkpoint& ckpt) {
   for (const auto& [name, t] : ckpt.tensors) {
     if (!starts_with(name, kRoot) || is_slot(name)) continue;
@@ -102,7 +101,7 @@ bool looks_like_convrnn(const Checkpoint& ckpt) {
 }
 
 ConvRNNModel load_convrnn(const Checkpoint& ckpt, const ConvRNNOptions& opt) {
-  const auto groups = group_layers(ckpt);
+  const auto groups = convrnn_layer_variables(ckpt);
   CONVDYN_CHECK(!groups.empty(), ValueError, "{}: no variables under tnn_model/ (not a ConvRNN zoo checkpoint)",
                 ckpt.path);
   // Cell layers with a cell scope; else the timedecay layers (memory_decay).

@@ -42,6 +42,10 @@ struct ConvRNNModel {
   std::vector<std::string> layer_names() const;
 };
 
+/// layer -> (variable name relative to tnn_model/<layer>/ -> tensor) for every tnn_model/<layer>/<rest> weight;
+/// optimiser slots (".../Momentum", ".../Adam*", moving averages) and global_step are skipped.
+std::map<std::string, std::map<std::string, at::Tensor>> convrnn_layer_variables(const Checkpoint& ckpt);
+
 /// Whether the checkpoint holds zoo variables: some name "tnn_model/<layer>/<cell scope>/..." (or
 /// ".../memory_decay") whose scope cell_type_from_scope recognises.
 bool looks_like_convrnn(const Checkpoint& ckpt);

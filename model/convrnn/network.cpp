@@ -3,19 +3,15 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <set>
 
 #include "linalg/error.hpp"
 
 namespace convdyn::model {
 
 namespace {
-
-const std::string kRoot = "tnn_model/";
 
 std::int64_t ceil_half(std::int64_t n) { return (n + 1) / 2; }
 
@@ -41,21 +37,10 @@ at::Tensor pool2(const at::Tensor& x) {
   return at::max_pool2d(xp, {2, 2}, {2, 2});
 }
 
-long layer_number(const std::string& name) {
-  std::size_t i = name.size();
-  while (i > 0 && std::isdigit(static_cast<unsigned char>(name[i - 1]))) --i;
-  return i == name.size() ? -1 : std::stol(name.substr(i));
-}
-
 }  // namespace
 
 void check_whole_network(const Checkpoint& ckpt) {
-  std::set<std::string> layers;
-  for (const auto& [name, t] : ckpt.tensors) {
-    if (name.compare(0, kRoot.size(), kRoot) != 0) continue;
-    const auto rest = name.substr(kRoot.size());
-    layers.insert(rest.substr(0, rest.find('/')));
-  }
+  const auto layers = convrnn_layer_variables(ckpt);
   const long last = layers.count("conv10") ? 10 : 5;
   for (long l = 1; l <= last; ++l)
     CONVDYN_CHECK(layers.count("conv" + std::to_string(l)), ValueError,
@@ -74,21 +59,12 @@ struct ConvRNNNetwork::Layer {
   bool pool = false;
   std::optional<std::size_t> cell;
   CellType type = CellType::TimeDecay;
-  std::int64_t in_c = 0;
 };
 
 ConvRNNNetwork::ConvRNNNetwork(const Checkpoint& ckpt, const ConvRNNNetworkOptions& opt) : opt_(opt) {
   CONVDYN_CHECK(opt.height >= 1 && opt.width >= 1, ValueError, "{}: image size {}x{} must be positive", ckpt.path,
                 opt.height, opt.width);
-  // Variables by layer.
-  std::map<std::string, std::map<std::string, at::Tensor>> vars;
-  for (const auto& [name, t] : ckpt.tensors) {
-    if (name.compare(0, kRoot.size(), kRoot) != 0 || name.find("/Momentum") != std::string::npos) continue;
-    const auto rest = name.substr(kRoot.size());
-    const auto slash = rest.find('/');
-    if (slash == std::string::npos) continue;
-    vars[rest.substr(0, slash)][rest.substr(slash + 1)] = t;
-  }
+  auto vars = convrnn_layer_variables(ckpt);
   check_whole_network(ckpt);
   const bool deep = vars.count("conv10") > 0;
   const long last = deep ? 10 : 5;
@@ -135,7 +111,6 @@ ConvRNNNetwork::ConvRNNNetwork(const Checkpoint& ckpt, const ConvRNNNetworkOptio
     L->pre_w = conv_weight(name, "pre_0/weights_basenet");
     L->pre_b = vars[name]["pre_0/bias"].reshape({-1}).to(topt);
     L->stride = l == 1 ? 2 : 1;
-    L->in_c = in_c;
     CONVDYN_CHECK(L->pre_w.size(1) == in_c && L->pre_b.size(0) == L->pre_w.size(0), ValueError,
                   "{}: tnn_model/{}/pre_0/weights_basenet takes {} channels, its input has {}", ckpt.path, name,
                   L->pre_w.size(1), in_c);
@@ -271,8 +246,8 @@ at::Tensor ConvRNNNetwork::feedback_input(std::size_t i, const std::vector<at::T
   std::vector<at::Tensor> parts;
   const auto& target = nodes_[i - 1];  // the harbor has the ff predecessor's size
   for (const auto& s : n.feedback) {
-    const auto k = static_cast<std::size_t>(layer_number(s) - 1);
-    const auto& o = outputs[k];
+    const auto k = std::find_if(nodes_.begin(), nodes_.end(), [&](const NetworkNode& x) { return x.name == s; });
+    const auto& o = outputs[static_cast<std::size_t>(k - nodes_.begin())];
     parts.push_back(o.size(2) == target.height && o.size(3) == target.width
                         ? o
                         : at::upsample_bilinear2d(o, {target.height, target.width}, /*align_corners=*/true));

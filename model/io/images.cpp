@@ -656,16 +656,22 @@ at::Tensor read_text_labels(const std::string& path, const InputOptions& opt) {
   return select_labels(path, std::move(v), opt);
 }
 
-}  // namespace
-
-at::Tensor read_images(const std::string& path, const InputOptions& opt) {
+/// The size of the regular, non-empty file `path`; IoError naming it otherwise (`kind`: "an image file").
+std::uint64_t checked_file_size(const std::string& path, const char* kind, const char* formats) {
   namespace fs = std::filesystem;
   std::error_code ec;
   CONVDYN_CHECK(fs::exists(path, ec), IoError, "{}: no such file", path);
-  CONVDYN_CHECK(!fs::is_directory(path, ec), IoError, "{}: is a directory, not an image file", path);
+  CONVDYN_CHECK(!fs::is_directory(path, ec), IoError, "{}: is a directory, not {}", path, kind);
   const std::uint64_t file_size = fs::file_size(path, ec);
   CONVDYN_CHECK(!ec, IoError, "{}: cannot read file size ({})", path, ec.message());
-  CONVDYN_CHECK(file_size > 0, IoError, "{}: file is empty (accepted formats: {})", path, kAccepted);
+  CONVDYN_CHECK(file_size > 0, IoError, "{}: file is empty (accepted formats: {})", path, formats);
+  return file_size;
+}
+
+}  // namespace
+
+at::Tensor read_images(const std::string& path, const InputOptions& opt) {
+  const std::uint64_t file_size = checked_file_size(path, "an image file", kAccepted);
   check_options(path, opt);
 
   std::string head(8, '\0');
@@ -687,13 +693,7 @@ at::Tensor read_images(const std::string& path, const InputOptions& opt) {
 }
 
 at::Tensor read_labels(const std::string& path, const InputOptions& opt) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  CONVDYN_CHECK(fs::exists(path, ec), IoError, "{}: no such file", path);
-  CONVDYN_CHECK(!fs::is_directory(path, ec), IoError, "{}: is a directory, not a label file", path);
-  const std::uint64_t file_size = fs::file_size(path, ec);
-  CONVDYN_CHECK(!ec, IoError, "{}: cannot read file size ({})", path, ec.message());
-  CONVDYN_CHECK(file_size > 0, IoError, "{}: file is empty (accepted formats: {})", path, kLabelFormats);
+  const std::uint64_t file_size = checked_file_size(path, "a label file", kLabelFormats);
   check_options(path, opt);
   std::string head(4, '\0');
   {

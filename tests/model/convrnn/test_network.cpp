@@ -93,8 +93,9 @@ TEST_P(ZooNetwork, StateMapFixedPointMatchesReference) {
   const auto prefix = net.prefix_outputs(image);
   // F(z*) = z* at the reference's fixed point, to the reference's residual.
   EXPECT_LT(rel_err(net.state_map(z_want, prefix), z_want), 1e-11) << b;
-  if (expected().tensors.count(b + "/fp/logits"))
+  if (expected().tensors.count(b + "/fp/logits")) {
     EXPECT_LT(rel_err(net.readout(z_want), get(b + "/fp/logits")), 1e-11) << b;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Bundles, ZooNetwork, ::testing::ValuesIn(kBundles),
